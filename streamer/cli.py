@@ -1,0 +1,166 @@
+"""Command line: ``streamer run | demo | doctor | preview | batch``.
+
+Exit codes: 0 done; 1 the stream broke mid-way (outputs keep every frame decoded
+before the break) or some batch clips failed; 2 bad input, config or output
+location (one line on stderr, nothing written); 130 interrupted (outputs
+finalised).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from streamer import __version__
+from streamer.errors import ConfigError, StreamerError
+
+EXIT_USAGE = 2
+
+
+def _add_config_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-c", "--config", metavar="CONFIG",
+                        help="YAML config merged onto configs/default.yaml (a path, or a built-in "
+                             "name: default, null)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one config key, e.g. --set pipeline.window=16 (repeatable)")
+
+
+def _add_run_args(parser: argparse.ArgumentParser) -> None:
+    _add_config_args(parser)
+    parser.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
+    parser.add_argument("--start", type=float, metavar="S", help="start at S seconds of stream time")
+    parser.add_argument("--end", type=float, metavar="S", help="stop at S seconds of stream time")
+    parser.add_argument("--device", choices=("cpu", "cuda", "auto"), help="where model stages run")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="streamer", description="Soccer video in, per-player tracks and 3D motion out."
+    )
+    parser.add_argument("--version", action="version", version=f"streamer {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="process one video, URL or camera:N into an output folder")
+    run.add_argument("input", metavar="INPUT", help="video file, rtsp/http URL, or camera:N")
+    run.add_argument("-o", "--out", metavar="OUT", help="output folder (default runs/<input stem>/)")
+    _add_run_args(run)
+
+    demo = sub.add_parser("demo", help="synthesise a short clip and run the main job on it")
+    demo.add_argument("-o", "--out", metavar="OUT", default="runs/demo", help="output folder")
+    demo.add_argument("--seconds", type=float, default=4.0, help="length of the synthetic clip")
+    _add_run_args(demo)
+
+    sub.add_parser("doctor", help="report versions, codecs, GPU, model backends and missing files")
+
+    preview = sub.add_parser("preview", help="live overlay in a window or as MJPEG over HTTP")
+    preview.add_argument("input", metavar="INPUT")
+    preview.add_argument("--headless", action="store_true", help="serve MJPEG instead of a window")
+    preview.add_argument("--port", type=int, default=8765, help="MJPEG port on 127.0.0.1")
+    _add_config_args(preview)
+
+    batch = sub.add_parser("batch", help="process many clips, one output folder each")
+    batch.add_argument("inputs", nargs="+", metavar="INPUT",
+                       help="files, globs, or a .txt file listing paths/URLs")
+    batch.add_argument("-o", "--out", required=True, metavar="OUT")
+    batch.add_argument("--ray", metavar="ADDRESS", help="join this Ray cluster (default: local)")
+    _add_run_args(batch)
+    return parser
+
+
+def _config_from_args(args: argparse.Namespace) -> dict:
+    from streamer.config import load_config
+
+    overrides = list(args.overrides)
+    if getattr(args, "max_frames", None) is not None:
+        if args.max_frames < 0:
+            raise ConfigError("--max-frames must be >= 0")
+        overrides.append(f"source.max_frames={args.max_frames}")
+    if getattr(args, "start", None) is not None:
+        overrides.append(f"source.start_s={args.start}")
+    if getattr(args, "end", None) is not None:
+        overrides.append(f"source.end_s={args.end}")
+    if getattr(args, "device", None) is not None:
+        overrides.append(f"pipeline.device={args.device}")
+    return load_config(args.config, overrides)
+
+
+def _summary(result) -> str:
+    counts = result.report.get("counts", {})
+    parts = [f"{counts.get('frames_processed', 0)} frames"]
+    if "overlay_frames" in counts:
+        parts.append(f"overlay.mp4 ({counts['overlay_frames']} frames)")
+    if "tracks_csv_rows" in counts:
+        parts.append(f"tracks.csv ({counts['tracks_csv_rows']} rows)")
+    parts.append(f"{result.report.get('fps', 0):.1f} fps")
+    return f"wrote {result.out_dir}/: " + ", ".join(parts)
+
+
+def _run_one(input_uri: str, out: str | None, config: dict) -> int:
+    from streamer.pipeline import Pipeline
+
+    result = Pipeline(config).run(input_uri, out)
+    if result.exit_code == 0:
+        print(_summary(result))
+    else:
+        kept = result.report.get("counts", {}).get("frames_processed", 0)
+        print(f"streamer: {result.error}; kept {kept} frames in {result.out_dir}/", file=sys.stderr)
+    return result.exit_code
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    return _run_one(args.input, args.out, _config_from_args(args))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from streamer.demo import make_demo_clip
+
+    config = _config_from_args(args)
+    out = Path(args.out)
+    from streamer.pipeline import prepare_output_dir
+
+    prepare_output_dir(out)
+    clip = make_demo_clip(out / "demo_input.mp4", seconds=args.seconds)
+    print(f"synthesised {clip}")
+    return _run_one(str(clip), str(out), config)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from streamer.doctor import main as doctor_main
+
+    return doctor_main()
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    _config_from_args(args)
+    raise StreamerError("preview is not available in this version yet (it arrives with the "
+                        "outputs work); use `streamer run` and open overlay.mp4")
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    from streamer.batch import run_batch
+
+    if args.ray:
+        raise StreamerError("--ray is not available in this version yet; run without it to "
+                            "process the clips one by one")
+    return run_batch(args.inputs, Path(args.out), _config_from_args(args))
+
+
+COMMANDS = {"run": cmd_run, "demo": cmd_demo, "doctor": cmd_doctor, "preview": cmd_preview,
+            "batch": cmd_batch}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except StreamerError as exc:
+        print(f"streamer: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("streamer: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

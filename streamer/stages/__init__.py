@@ -1,0 +1,63 @@
+"""Pipeline stages: a small protocol and a name → factory registry.
+
+A stage receives a window of :class:`~streamer.records.Packet` (consecutive
+frames, oldest first) and returns packets with its own field filled in. A stage
+may hold packets back (a smoother that needs the future) and release them from a
+later call or from :meth:`Stage.flush` at the end of the stream; it never
+reorders them and never reads fields a later stage fills.
+
+Factories are registered as ``"module:function"`` strings so that naming a
+stage in the config is what imports its module: a pipeline without model stages
+never imports torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from streamer.errors import ConfigError
+from streamer.records import Packet
+
+
+class Stage(Protocol):
+    """What the pipeline runner needs from a stage."""
+
+    name: str
+
+    def process(self, packets: list[Packet]) -> list[Packet]:
+        """Packets of one window in, finished packets out (possibly delayed)."""
+        ...
+
+    def flush(self) -> list[Packet]:
+        """Packets still held back at the end of the stream."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class StageContext:
+    """Run-wide facts a stage factory may use."""
+
+    device: str  # "cpu" | "cuda"
+    fps: float | None  # nominal input rate (informational; use Frame.time_s for time)
+
+
+#: stage name -> "module:factory"; each factory is ``f(config, context) -> Stage``
+STAGE_FACTORIES: dict[str, str] = {}
+
+
+def register_stage(name: str, target: str) -> None:
+    """Register a stage factory by its import path, e.g. ``"streamer.stages.track:build"``."""
+    STAGE_FACTORIES[name] = target
+
+
+def build_stage(name: str, config: dict[str, Any], context: StageContext) -> Stage:
+    """Import and build the stage ``name`` (a ConfigError names the unknown stage)."""
+    target = STAGE_FACTORIES.get(name)
+    if target is None:
+        known = ", ".join(sorted(STAGE_FACTORIES)) or "none yet"
+        raise ConfigError(f"unknown stage '{name}' in pipeline.stages (available: {known})")
+    module_name, _, func_name = target.partition(":")
+    factory = getattr(importlib.import_module(module_name), func_name)
+    return factory(config, context)
