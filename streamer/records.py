@@ -26,7 +26,7 @@ def _check_shape(name: str, array: np.ndarray, shape: tuple[int | None, ...]) ->
         want is None or want == got for want, got in zip(shape, array.shape, strict=True)
     )
     if not ok:
-        want_txt = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
+        want_txt = str(tuple("*" if s is None else s for s in shape)).replace("'", "")
         raise ValueError(f"{name}: expected shape {want_txt}, got {tuple(array.shape)}")
 
 
