@@ -66,7 +66,7 @@ class Timer:
 class RunResult:
     """How a run ended, and the report written to ``run.json``."""
 
-    status: str  # completed | interrupted | stream_error
+    status: str  # completed | damaged | stream_error | interrupted | output_error
     exit_code: int
     out_dir: Path
     error: str = ""
@@ -282,6 +282,8 @@ class Pipeline:
                         window = []
                 run_stages(window, final=True)
                 window = []
+                if source.damage():
+                    status, exit_code, error = "damaged", EXIT_STREAM_BROKEN, source.damage()
             except StreamError as exc:
                 # keep every frame decoded before the break
                 run_stages(window, final=True)
@@ -319,6 +321,7 @@ class Pipeline:
                 "frames_processed": processed,
                 "frames_dropped": stats.dropped,
                 "decode_errors": stats.decode_errors,
+                "corrupt_frames": stats.corrupt_frames,
                 "frames_without_pts": stats.missing_pts,
                 "rotation_applied_deg": stats.rotated,
                 **{k: v for sink in worker.sinks for k, v in sink.counts().items()},

@@ -14,6 +14,8 @@ Measured with PyAV 18.1 / FFmpeg 8.1:
   starting at 1 (mpeg4/ffv1 at 0): prefer ``codec="mpeg4"`` for avi.
 * libx264 refuses odd sizes in yuv420p (``av.error.ExternalError`` from
   ``avcodec_open2``), so odd sizes use yuv444p with h264; mpeg4/ffv1 take them in 4:2:0.
+* Output is bit-for-bit reproducible: x264 runs single-threaded without mbtree (which
+  made repeated runs differ) and muxers get ``fflags=+bitexact`` (else mkv UIDs are random).
 """
 
 from __future__ import annotations
@@ -37,7 +39,9 @@ MAX_INDEX = 2**_DATA_BITS - 1
 """Largest frame index the bar code can carry."""
 _CELLS = 2 + _DATA_BITS + 1  # white marker, black marker, data bits (MSB first), parity
 _BAND = 0.25  # fraction of the frame height used by the bar code
-_X264_OPTIONS = {"preset": "veryfast"}
+# mbtree (a float lookahead) made repeated x264 runs differ; without it output is bit-exact
+_X264_OPTIONS = {"preset": "veryfast", "x264-params": "mbtree=0"}
+_BITEXACT = {"fflags": "+bitexact"}  # no random mkv UIDs, no muxer version string
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,7 @@ def _add_video(
     stream.width, stream.height = size
     stream.pix_fmt = _pix_fmt(codec, *size)
     stream.codec_context.time_base = time_base
+    stream.codec_context.thread_count = 1  # deterministic packet output, and tiny frames
     if not b_frames:
         stream.codec_context.max_b_frames = 0
     if gop is not None:
@@ -210,7 +215,7 @@ def make_clip(
     """
     path = Path(path)
     rate = Fraction(fps)
-    fmt_options = {"movflags": "+faststart"} if faststart else {}
+    fmt_options = {**_BITEXACT, "movflags": "+faststart"} if faststart else _BITEXACT
     if faststart and path.suffix not in (".mp4", ".mov", ".m4v"):
         raise ValueError("faststart only applies to mp4/mov")
     with av.open(path, "w", options=fmt_options) as container:
@@ -246,7 +251,7 @@ def make_vfr_clip(
         raise ValueError("need >= 2 strictly increasing, non-negative timestamps")
     tb = Fraction(1, 90000)
     rate = Fraction((len(times) - 1) / (times[-1] - times[0])).limit_denominator(1001)
-    with av.open(path, "w") as container:
+    with av.open(path, "w", options=_BITEXACT) as container:
         stream = _add_video(container, codec, rate, size, time_base=tb, b_frames=False)
         pictures = [render_frame(i, size) for i in range(len(times))]
         _encode(container, stream, pictures, [round(t / tb) for t in times])
@@ -263,39 +268,64 @@ def make_rotated_clip(
     size: tuple[int, int] = (96, 160),
     codec: str = "libx264",
 ) -> Clip:
-    """Write an mp4 that a player must rotate ``rotation_deg`` clockwise for display.
+    """Write an .mp4/.mov that a player must rotate ``rotation_deg`` clockwise for display.
 
     ``size`` is the upright (displayed) size; the coded frames are the upright pictures
     turned ``rotation_deg`` counter-clockwise (like a phone recording), plus a display
-    matrix (``VideoStream.set_display_rotation``).  For ``rotation_deg=90`` the ``tkhd``
-    matrix is ``[0, 1, 0; -1, 0, 0; 0, 0, 1]`` (what phones write), PyAV decodes frames
-    with ``frame.rotation == -90`` (PyAV reports the counter-clockwise angle: 180 -> -180,
+    matrix (``VideoStream.set_display_rotation``, or patched into ``tkhd`` on PyAV
+    versions without it).  For ``rotation_deg=90`` the ``tkhd`` matrix is
+    ``[0, 1, 0; -1, 0, 0; 0, 0, 1]`` (what phones write), PyAV decodes frames with
+    ``frame.rotation == -90`` (PyAV reports the counter-clockwise angle: 180 -> -180,
     270 -> 90), and ``np.rot90(frame.to_ndarray(format="rgb24"), k=frame.rotation // 90)``
     (here ``k=-1``, i.e. clockwise) is upright, so :func:`read_index` works on it.
     OpenCV's ``VideoCapture`` reports ``CAP_PROP_ORIENTATION_META == 90`` and
     auto-rotates.
     """
     path = Path(path)
+    if rotation_deg % 90 or path.suffix not in (".mp4", ".mov"):
+        raise ValueError("need a multiple of 90 degrees and an .mp4/.mov path")
     quarter = rotation_deg % 360 // 90
-    if rotation_deg % 90:
-        raise ValueError("rotation_deg must be a multiple of 90")
     rate = Fraction(fps)
     pictures = [np.rot90(render_frame(i, size), k=quarter) for i in range(n_frames)]
     coded_size = (pictures[0].shape[1], pictures[0].shape[0])
-    with av.open(path, "w") as container:
+    with av.open(path, "w", options=_BITEXACT) as container:
         stream = _add_video(container, codec, rate, coded_size, time_base=1 / rate)
-        stream.set_display_rotation(-(rotation_deg % 360))
+        has_api = hasattr(stream, "set_display_rotation")  # new in PyAV 18
+        if has_api:
+            stream.set_display_rotation(-(rotation_deg % 360))  # PyAV's angle is CCW
         _encode(container, stream, pictures, list(range(n_frames)))
         pix_fmt = stream.pix_fmt or ""
+    if not has_api:
+        _write_tkhd_rotation(path, quarter)
     stamps = tuple(float(i / rate) for i in range(n_frames))
     reported = (-90 * quarter + 180) % 360 - 180  # PyAV's range is [-180, 180)
     return Clip(path, n_frames, *size, rate, codec, pix_fmt, stamps, reported)
 
 
+def _write_tkhd_rotation(path: Path, quarter: int) -> None:
+    """Write the clockwise ``90 * quarter`` display matrix into the mp4's (only) ``tkhd``.
+
+    Same bytes as the mov muxer writes for ``set_display_rotation``: ``[a b u; c d v;
+    x y w]`` with a=d=cos, b=-c=sin (16.16 fixed point) and w=1 (2.30).
+    """
+    data = bytearray(path.read_bytes())
+    moov = next(offset for kind, offset, _ in mp4_boxes(path) if kind == "moov")
+    box = data.index(b"tkhd", moov) - 4
+    at = box + (60 if data[box + 8] == 1 else 48)  # skip header, times, layer, volume
+    cos, sin = [(1, 0), (0, 1), (-1, 0), (0, -1)][quarter]
+    matrix = (cos << 16, sin << 16, 0, -sin << 16, cos << 16, 0, 0, 0, 1 << 30)
+    data[at : at + 36] = struct.pack(">9i", *matrix)
+    path.write_bytes(data)
+
+
 def make_audio_only(path: StrPath, *, duration_s: float = 1.0, sample_rate: int = 44100) -> Path:
-    """Write a file with a single mono 440 Hz AAC stream (.m4a/.mp4/.mkv...)."""
+    """Write a file whose only stream is a mono 440 Hz AAC tone (.m4a/.mp4/.mkv...).
+
+    ``container.streams.video`` is empty, so ``container.decode(video=0)`` raises
+    ``IndexError`` (not an ``av`` error).
+    """
     path = Path(path)
-    with av.open(path, "w") as container:
+    with av.open(path, "w", options=_BITEXACT) as container:
         _encode_tone(container, _add_audio(container, sample_rate), duration_s)
     return path
 
@@ -303,7 +333,9 @@ def make_audio_only(path: StrPath, *, duration_s: float = 1.0, sample_rate: int 
 def make_image(path: StrPath, *, size: tuple[int, int] = (64, 48), index: int = 0) -> Path:
     """Write ``render_frame(index, size, "static")`` as a still .png (lossless) or .jpg.
 
-    ``av.open`` reads it (image2 demuxer) as one video stream with one frame.
+    ``av.open`` reads it (png_pipe / jpeg_pipe demuxer) as one video stream with one
+    frame: ``time_base=1/25``, ``average_rate=25``, ``frames=0``, ``duration`` and
+    ``start_time`` None, ``frame.pts == 0``; png decodes as rgb24, jpg as yuvj420p.
     """
     path = Path(path)
     av.VideoFrame.from_ndarray(render_frame(index, size, "static"), "rgb24").save(path)
@@ -311,21 +343,34 @@ def make_image(path: StrPath, *, size: tuple[int, int] = (64, 48), index: int = 
 
 
 def make_text_as_mp4(path: StrPath) -> Path:
-    """Write a small plain-text file (not media) under a video name, e.g. ``x.mp4``."""
+    """Write plain text under a video name; ``av.open`` raises ``av.error.InvalidDataError``."""
     path = Path(path)
     path.write_text("this is not a video\n" * 20)
     return path
 
 
 def make_empty(path: StrPath) -> Path:
-    """Write a zero-byte file."""
+    """Write a zero-byte file; ``av.open`` raises ``av.error.InvalidDataError``."""
     path = Path(path)
     path.write_bytes(b"")
     return path
 
 
 def truncate(src: StrPath, dst: StrPath, fraction: float = 0.5) -> Path:
-    """Copy the first ``int(fraction * size)`` bytes of ``src`` to ``dst``."""
+    """Copy the first ``int(fraction * size)`` bytes of ``src`` to ``dst``.
+
+    Observed for ``make_clip`` output cut at 0.5:
+
+    * mp4, moov at the end: ``av.open`` raises ``av.error.InvalidDataError`` (no moov);
+      a cut inside the moov gives ``av.error.EOFError`` or a stream-less/partial file.
+    * mp4 with ``faststart``: opens with the full clip's metadata (``frames``,
+      ``duration``); the last demuxed packet is partial with ``packet.is_corrupt``, and
+      ``container.decode()`` raises ``InvalidDataError`` on it, losing the decoder's
+      buffered (B-frame) frames: 36 of 100 frames for ``n_frames=100`` (38 when decoding
+      per packet).  The 30-frame default gives 1 frame: its keyframe is a quarter of the
+      file.  If the cut lands in an audio packet, video just ends early without error.
+    * mkv: opens and ends early silently; avi: ``InvalidDataError`` at ``av.open``.
+    """
     data = Path(src).read_bytes()
     dst = Path(dst)
     dst.write_bytes(data[: int(len(data) * fraction)])
@@ -362,16 +407,16 @@ def corrupt_middle(
     * ``"reject"``: zero each payload after its first 5 bytes (the h264 NAL length and
       NAL header survive, the slice header does not; for mpeg4 the VOP header goes).
       The decoder refuses the packet: ``packet.decode()`` raises
-      ``av.error.InvalidDataError`` and yields no frame for it, and
-      ``container.decode()`` raises it mid-iteration, ending the generator.
-    * ``"conceal"``: zero the second half of each payload.  For the default
-      ``make_clip()`` clips (libx264 or mpeg4, mp4/mkv/avi) the decoder conceals it:
-      no exception, every frame comes out, the damaged frames have
-      ``frame.is_corrupt == True``.  Whether FFmpeg notices damage this deep in the
-      slice depends on the bitstream: for other sizes/patterns it may raise instead
-      or decode silently, so rely on it only for default clips.
+      ``av.error.InvalidDataError`` for it (with frame threading, a packet or two
+      later), and ``container.decode()`` raises it mid-iteration, ending the generator
+      and losing the frames the decoder held: 12 of 30 for the default mp4, against
+      29 when decoding packet by packet and catching the error.
+    * ``"conceal"``: zero the second half of each payload.  The decoder conceals it:
+      no exception, every frame comes out, damaged ones with ``frame.is_corrupt``.
+      Verified for ``n_packets=1`` on libx264 and mpeg4 clips of every pattern and
+      several sizes; with more packets an occasional damaged frame goes unflagged.
 
-    Both are deterministic.  Not meaningful for ffv1 (zeros decode silently there).
+    Deterministic.  Not meaningful for ffv1 (zeros there decode silently).
     """
     if mode not in ("reject", "conceal"):
         raise ValueError(f"unknown mode {mode!r}")

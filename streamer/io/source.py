@@ -120,6 +120,7 @@ class SourceStats:
     decoded: int = 0  # frames delivered to the queue
     dropped: int = 0  # live only: stale frames discarded because the consumer lagged
     decode_errors: int = 0  # packets the decoder rejected
+    corrupt_frames: int = 0  # frames the decoder delivered but flagged as damaged
     missing_pts: int = 0  # frames whose time was extrapolated
     decode_s: float = 0.0  # wall time spent demuxing, decoding and converting
     rotated: int = 0  # degrees counter-clockwise the frames were turned to be upright
@@ -269,12 +270,16 @@ class VideoSource:
 
     def _put(self, item: Any) -> bool:
         """Queue ``item``; live sources drop the oldest frame instead of waiting."""
+        drop_oldest = self.info.live and isinstance(item, Frame)
         while not self._stop.is_set():
             try:
-                self._queue.put(item, timeout=0.1)
+                if drop_oldest:
+                    self._queue.put_nowait(item)
+                else:
+                    self._queue.put(item, timeout=0.1)
                 return True
             except queue.Full:
-                if self.info.live and isinstance(item, Frame):
+                if drop_oldest:
                     try:
                         self._queue.get_nowait()
                         self.stats.dropped += 1
@@ -319,7 +324,7 @@ class VideoSource:
                     return
                 try:
                     frames = packet.decode()
-                except (av.error.InvalidDataError, av.error.ValueError) as exc:
+                except av.FFmpegError as exc:  # one bad packet; the next may decode
                     stats.decode_errors += 1
                     if stats.decode_errors > self.max_decode_errors:
                         raise StreamError(
@@ -328,6 +333,8 @@ class VideoSource:
                         ) from exc
                     continue
                 for av_frame in frames:
+                    if av_frame.is_corrupt:
+                        stats.corrupt_frames += 1
                     if av_frame.pts is not None:
                         if origin is None:
                             origin = av_frame.pts
@@ -393,6 +400,15 @@ class VideoSource:
                 self.stats.rotated = k * 90
                 image = np.ascontiguousarray(np.rot90(image, k))
         return image
+
+    def damage(self) -> str:
+        """A one-line description of decoding damage so far, or "" when there was none."""
+        parts = []
+        if self.stats.decode_errors:
+            parts.append(f"{self.stats.decode_errors} packets could not be decoded")
+        if self.stats.corrupt_frames:
+            parts.append(f"{self.stats.corrupt_frames} frames were decoded with errors")
+        return "input is damaged: " + " and ".join(parts) if parts else ""
 
     def pending(self) -> int:
         """Frames decoded and waiting in the queue."""
