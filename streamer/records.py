@@ -122,13 +122,132 @@ class Tracks:
         return Tracks(self.track_id[mask], self.xyxy_px[mask], self.score[mask])
 
 
+def _check_optional(name: str, array: np.ndarray | None, shape: tuple[int | None, ...]) -> None:
+    if array is not None:
+        _check_shape(name, array, shape)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Keypoints:
+    """2D keypoints (and, when the model gives them, metric 3D) of tracked players in one frame.
+
+    Rows are in the order of the frame's :class:`Tracks`. ``K`` depends on ``layout``.
+
+    Attributes:
+        track_id: (N,) int64, the player each row belongs to.
+        xy_px: (N, K, 2) float32 image pixels of the full frame.
+        conf: (N, K) float32 in [0, 1]: the model's confidence that the point is
+            visible and where it says (BlazePose: visibility × presence).
+        layout: name of the keypoint layout, e.g. ``"blazepose33"``, ``"coco17"``.
+        world_m: (N, K, 3) float32 or None: root-relative 3D points in metres, camera
+            axes (x right, y down, z away), as BlazePose's world landmarks give them.
+    """
+
+    track_id: np.ndarray
+    xy_px: np.ndarray
+    conf: np.ndarray
+    layout: str
+    world_m: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        _check_shape("Keypoints.track_id", self.track_id, (None,))
+        n = len(self.track_id)
+        _check_shape("Keypoints.xy_px", self.xy_px, (n, None, 2))
+        k = self.xy_px.shape[1]
+        _check_shape("Keypoints.conf", self.conf, (n, k))
+        _check_optional("Keypoints.world_m", self.world_m, (n, k, 3))
+
+    def __len__(self) -> int:
+        return len(self.track_id)
+
+    def select(self, mask: np.ndarray) -> Keypoints:
+        world = None if self.world_m is None else self.world_m[mask]
+        return Keypoints(self.track_id[mask], self.xy_px[mask], self.conf[mask], self.layout, world)
+
+
+#: SMPL-X counts (the smplx package's conventions)
+NUM_BETAS = 10
+NUM_BODY_JOINTS = 21  # body_pose joints, root (global_orient) excluded
+NUM_HAND_JOINTS = 15
+NUM_EXPRESSION = 10
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class BodyParams:
+    """SMPL-X parameters of tracked players in one frame, in the camera frame.
+
+    Rotations are axis-angle (radians). The camera looks down +z, x right, y down.
+
+    Attributes:
+        track_id: (N,) int64.
+        betas: (N, 10) float32 shape coefficients.
+        global_orient: (N, 3) float32 root rotation.
+        body_pose: (N, 21, 3) float32 body joint rotations (SMPL-X order).
+        transl: (N, 3) float32 root translation, metres, camera frame.
+        cam_K: (3, 3) float32 pinhole intrinsics the parameters were fitted with (pixels).
+        joint_conf: (N, 22) float32 in [0, 1]: confidence of the root and each body joint.
+        joints_cam_m: (N, J, 3) float32 or None: the body model's joints, camera frame.
+        left_hand_pose / right_hand_pose: (N, 15, 3) or None. jaw_pose: (N, 3) or None.
+        expression: (N, 10) or None.
+    """
+
+    track_id: np.ndarray
+    betas: np.ndarray
+    global_orient: np.ndarray
+    body_pose: np.ndarray
+    transl: np.ndarray
+    cam_K: np.ndarray
+    joint_conf: np.ndarray
+    joints_cam_m: np.ndarray | None = None
+    left_hand_pose: np.ndarray | None = None
+    right_hand_pose: np.ndarray | None = None
+    jaw_pose: np.ndarray | None = None
+    expression: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        _check_shape("BodyParams.track_id", self.track_id, (None,))
+        n = len(self.track_id)
+        _check_shape("BodyParams.betas", self.betas, (n, NUM_BETAS))
+        _check_shape("BodyParams.global_orient", self.global_orient, (n, 3))
+        _check_shape("BodyParams.body_pose", self.body_pose, (n, NUM_BODY_JOINTS, 3))
+        _check_shape("BodyParams.transl", self.transl, (n, 3))
+        _check_shape("BodyParams.cam_K", self.cam_K, (3, 3))
+        _check_shape("BodyParams.joint_conf", self.joint_conf, (n, NUM_BODY_JOINTS + 1))
+        _check_optional("BodyParams.joints_cam_m", self.joints_cam_m, (n, None, 3))
+        _check_optional("BodyParams.left_hand_pose", self.left_hand_pose, (n, NUM_HAND_JOINTS, 3))
+        _check_optional("BodyParams.right_hand_pose", self.right_hand_pose, (n, NUM_HAND_JOINTS, 3))
+        _check_optional("BodyParams.jaw_pose", self.jaw_pose, (n, 3))
+        _check_optional("BodyParams.expression", self.expression, (n, NUM_EXPRESSION))
+
+    def __len__(self) -> int:
+        return len(self.track_id)
+
+    def select(self, mask: np.ndarray) -> BodyParams:
+        def pick(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else a[mask]
+
+        return BodyParams(
+            self.track_id[mask], self.betas[mask], self.global_orient[mask], self.body_pose[mask],
+            self.transl[mask], self.cam_K, self.joint_conf[mask], pick(self.joints_cam_m),
+            pick(self.left_hand_pose), pick(self.right_hand_pose), pick(self.jaw_pose),
+            pick(self.expression),
+        )
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Packet:
-    """Everything known about one frame; stages fill fields in, in order."""
+    """Everything known about one frame; stages fill fields in, in order.
+
+    ``body`` is the mesh stage's output, replaced by the smoothed parameters when
+    the smoother runs; ``body_raw`` then keeps the unsmoothed ones for the sinks.
+    """
 
     frame: Frame
     detections: Detections | None = None
     tracks: Tracks | None = None
+    keypoints: Keypoints | None = None
+    body: BodyParams | None = None
+    body_raw: BodyParams | None = None
 
     def replace(self, **changes: Any) -> Packet:
         """A new packet with the given fields replaced."""
