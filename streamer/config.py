@@ -168,6 +168,21 @@ def get(config: Config, dotted: str) -> Any:
     return node
 
 
+def section_to(cls: type, section: dict[str, Any], name: str) -> Any:
+    """Build the dataclass ``cls`` from a config section with the same field names.
+
+    Keys that are sub-sections (mappings) are skipped; lists become tuples.
+    """
+    import dataclasses
+
+    fields = {f.name for f in dataclasses.fields(cls)}
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in section.items() if k in fields}
+    missing = fields - set(values)
+    if missing:
+        raise ConfigError(f"config section '{name}' lacks {', '.join(sorted(missing))}")
+    return cls(**values)
+
+
 def config_digest(config: Config) -> str:
     """A stable sha256 of the resolved configuration (used to recognise finished runs)."""
     blob = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import av
-import media
 import pytest
+
+import media
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

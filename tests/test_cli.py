@@ -10,11 +10,12 @@ import subprocess
 import sys
 import time
 
-import media
 import pytest
-from conftest import read_video, run_cli
 
 from streamer.io.csv_sink import TRACKS_COLUMNS
+
+import media
+from conftest import read_video, run_cli
 
 
 def one_clear_line(stderr: str) -> str:

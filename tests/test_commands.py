@@ -8,10 +8,11 @@ import json
 import threading
 
 import pytest
-from conftest import read_video, run_cli
+
+from streamer.batch import expand_inputs
 
 import media
-from streamer.batch import expand_inputs
+from conftest import read_video, run_cli
 
 
 def test_doctor_reports_core_and_missing_files(tmp_path):

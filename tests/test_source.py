@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 
-import media
 import numpy as np
 import pytest
 
 from streamer.errors import InputError, StreamError
 from streamer.io.source import open_source, parse_input
+
+import media
 
 
 def frames_of(path, **cfg):

@@ -44,7 +44,10 @@ class StageContext:
 
 
 #: stage name -> "module:factory"; each factory is ``f(config, context) -> Stage``
-STAGE_FACTORIES: dict[str, str] = {}
+STAGE_FACTORIES: dict[str, str] = {
+    "detect": "streamer.stages.detect:build",
+    "track": "streamer.stages.track:build",
+}
 
 
 def register_stage(name: str, target: str) -> None:

@@ -1,0 +1,260 @@
+"""Player detection by pitch-colour segmentation: no weights, built for small broadcast players.
+
+Shape legend: ``H, W`` frame size; ``N`` boxes.
+
+Per frame:
+
+1. **Local background.** A median filter much wider than a player, run on a
+   downscaled image, gives the grass colour around every pixel. It follows
+   mowing stripes and sun/shadow edges, which a single global grass colour
+   does not.
+2. **Pitch region.** Pixels whose local background is grass-green form the
+   pitch; its largest component is the region players are searched in
+   (stands, ad boards and score overlays fall outside).
+3. **Foreground.** Inside the pitch, pixels far (in YCrCb, luma half-weighted) from their local
+   background: players, lines, ball.
+4. **Line removal.** An opening with a small rectangle (scaled to the expected
+   player size) removes thin structures of any orientation — pitch lines —
+   and keeps torsos; a bounded geodesic dilation inside the foreground then
+   grows the legs and heads back without re-attaching whole lines.
+5. **Blobs → boxes.** Connected components, filtered by a size prior that
+   follows perspective (players lower in the frame are taller), learnt online
+   by robust regression of blob height on foot row; blobs much wider than one
+   player are split at the valleys of their column profile.
+
+The score of a box (0..1) says how well it fits the size prior and how solid
+the blob is; the tracker's two-stage association uses it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from streamer.records import Detections
+
+_LAB_WEIGHTS = np.array([[0.25, 1.0, 1.0]], np.float32)
+
+
+@dataclass(frozen=True, slots=True)
+class PitchDetectorConfig:
+    """Knobs; pixel sizes are for a 720-row frame and scale with the frame height."""
+
+    bg_kernel_px: int = 61  # local-background median width; >> player width, << pitch
+    bg_scale: float = 0.25  # the background is computed at this resolution (speed)
+    fg_threshold: float = 12.0  # YCrCb distance from the local background that counts as foreground
+    grass_hue: tuple[int, int] = (30, 95)  # OpenCV hue range (0..180) a grass background must have
+    grass_min_sat: int = 40
+    min_height_px: float = 10.0  # smallest player considered (at 720 rows)
+    max_height_px: float = 260.0
+    line_width_px: float = 3.0  # pitch lines up to about this wide are removed
+    prior_min_samples: int = 40  # blobs seen before the perspective size prior is trusted
+    prior_forget: float = 0.98  # per-frame forgetting of the size prior (camera zooms)
+    split_width_ratio: float = 0.75  # blob wider than this × height is tried for a split
+    verify_hog: bool = False  # multiply scores by the HOG people-detector score of each blob
+
+
+def _components(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Connected components: (M, 5) stats (x, y, w, h, area) and the label image."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    return stats[1:n], labels
+
+
+class SizePrior:
+    """Expected player height (px) as a linear function of the foot row, learnt online.
+
+    Robust: each update fits weighted least squares with Huber-like weights on
+    the previous fit's residuals, with exponential forgetting so zooms are
+    followed.
+    """
+
+    def __init__(self, min_samples: int, forget: float) -> None:
+        self.min_samples, self.forget = min_samples, forget
+        self._sums = np.zeros(5)  # n, Σy, Σy², Σh, Σyh (weighted)
+        self._seen = 0
+        self.coef: tuple[float, float] | None = None  # h = a*y + b
+
+    def expected(self, foot_y: np.ndarray) -> np.ndarray | None:
+        if self.coef is None:
+            return None
+        a, b = self.coef
+        return np.maximum(1.0, a * foot_y + b)
+
+    def update(self, foot_y: np.ndarray, height: np.ndarray) -> None:
+        if len(foot_y) == 0:
+            return
+        weight = np.ones_like(height)
+        predicted = self.expected(foot_y)
+        if predicted is not None:
+            rel = np.abs(np.log(height / predicted))
+            weight = np.where(rel < 0.25, 1.0, 0.25 / np.maximum(rel, 1e-6)) ** 2
+        self._sums *= self.forget
+        self._sums += [weight.sum(), (weight * foot_y).sum(), (weight * foot_y**2).sum(),
+                       (weight * height).sum(), (weight * foot_y * height).sum()]
+        self._seen += len(foot_y)
+        n, sy, syy, sh, syh = self._sums
+        det = n * syy - sy * sy
+        if self._seen >= self.min_samples and det > 1e-6 * max(1.0, n * syy):
+            a = (n * syh - sy * sh) / det
+            b = (sh - a * sy) / n
+            if a >= 0:  # nearer (lower) players are never smaller
+                self.coef = (float(a), float(b))
+        elif self._seen >= self.min_samples and n > 0:
+            self.coef = (0.0, float(sh / n))
+
+
+class PitchDetector:
+    """Stateful (the size prior learns across frames); call once per frame in order."""
+
+    def __init__(self, config: PitchDetectorConfig | None = None) -> None:
+        self.config = config or PitchDetectorConfig()
+        self.prior = SizePrior(self.config.prior_min_samples, self.config.prior_forget)
+        self.inner_pitch: np.ndarray | None = None
+        self.verifier = None
+        if self.config.verify_hog:
+            from streamer.detection.hog import HogVerifier
+
+            self.verifier = HogVerifier()
+
+    # -- masks ---------------------------------------------------------------------
+    def masks(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(pitch, foreground) uint8 masks (H, W) of 0/255 for an RGB frame."""
+        cfg = self.config
+        h, w = image.shape[:2]
+        scale = cfg.bg_scale
+        small = cv2.resize(image, (max(8, int(w * scale)), max(8, int(h * scale))),
+                           interpolation=cv2.INTER_AREA)
+        k = int(cfg.bg_kernel_px * (h / 720.0) * scale) | 1
+        k = max(3, min(k, 255))
+        bg_small = cv2.medianBlur(small, k)
+        # pitch: where the local background is grass
+        hsv = cv2.cvtColor(bg_small, cv2.COLOR_RGB2HSV)
+        grass = ((hsv[..., 0] >= cfg.grass_hue[0]) & (hsv[..., 0] <= cfg.grass_hue[1])
+                 & (hsv[..., 1] >= cfg.grass_min_sat)).astype(np.uint8) * 255
+        pitch_small = self._largest_region(grass)
+        # feet must stand clearly inside the pitch: its border mixes grass with boards
+        inner_small = cv2.erode(pitch_small, np.ones((3, 3), np.uint8), iterations=2)
+        self.inner_pitch = cv2.resize(inner_small, (w, h), interpolation=cv2.INTER_NEAREST)
+        pitch = cv2.resize(pitch_small, (w, h), interpolation=cv2.INTER_NEAREST)
+        # foreground: far from the local background
+        bg = cv2.resize(bg_small, (w, h), interpolation=cv2.INTER_LINEAR)
+        diff = cv2.absdiff(cv2.cvtColor(image, cv2.COLOR_RGB2YCrCb), cv2.cvtColor(bg, cv2.COLOR_RGB2YCrCb))
+        # Euclidean YCrCb distance with luma at half weight (shadows and mowing stripes change
+        # brightness more than colour); YCrCb is a linear transform, much cheaper than Lab
+        dist2 = cv2.transform(cv2.multiply(diff, diff, dtype=cv2.CV_32F), _LAB_WEIGHTS)
+        _, fg = cv2.threshold(dist2, cfg.fg_threshold**2, 255, cv2.THRESH_BINARY)
+        fg = cv2.bitwise_and(fg.astype(np.uint8), pitch)
+        return pitch, fg
+
+    @staticmethod
+    def _largest_region(grass: np.ndarray) -> np.ndarray:
+        """The largest grass component with small notches closed.
+
+        ``grass`` is computed on the median-filtered background, where players are
+        already gone, so the holes left in it are large non-grass areas — score
+        overlays, big logos — and they stay out of the pitch.
+        """
+        k = max(3, int(0.03 * grass.shape[1]) | 1)
+        closed = cv2.morphologyEx(grass, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(closed, connectivity=8)
+        if n <= 1:
+            return np.zeros_like(grass)
+        biggest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+        if stats[biggest, cv2.CC_STAT_AREA] < 0.05 * grass.size:
+            return np.zeros_like(grass)  # no pitch in view
+        return np.where(labels == biggest, 255, 0).astype(np.uint8)
+
+    def _remove_lines(self, fg: np.ndarray, frame_h: int) -> np.ndarray:
+        """Open away thin structures, then regrow limbs inside the foreground."""
+        cfg = self.config
+        unit = frame_h / 720.0
+        lw = max(2, int(round(cfg.line_width_px * unit)) + 1)
+        core = cv2.morphologyEx(fg, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (lw, lw + 2)))
+        steps = max(2, int(round(4 * unit)))
+        kernel = np.ones((3, 3), np.uint8)
+        grown = core
+        for _ in range(steps):
+            grown = cv2.dilate(grown, kernel) & fg
+        return grown
+
+    # -- detection -----------------------------------------------------------------
+    def __call__(self, image: np.ndarray) -> Detections:
+        cfg = self.config
+        h = image.shape[0]
+        unit = h / 720.0
+        _, fg = self.masks(image)
+        blobs = self._remove_lines(fg, h)
+        stats, _ = _components(blobs)
+        if len(stats) == 0:
+            self.prior.update(np.zeros(0), np.zeros(0))
+            return Detections.empty()
+        x, y, bw, bh, area = (stats[:, i].astype(np.float32) for i in range(5))
+        keep = (bh >= cfg.min_height_px * unit) & (bh <= cfg.max_height_px * unit)
+        boxes = np.stack([x, y, x + bw, y + bh], axis=1)[keep]
+        fill = (area / np.maximum(1.0, bw * bh))[keep]
+        boxes, fill = self._split_wide(boxes, fill, blobs)
+        if len(boxes) == 0:
+            return Detections.empty()
+        foot_x = np.clip(((boxes[:, 0] + boxes[:, 2]) / 2).astype(int), 0, image.shape[1] - 1)
+        foot_y = np.clip((boxes[:, 3] - 1).astype(int), 0, h - 1)
+        on_pitch = self.inner_pitch[foot_y, foot_x] > 0
+        boxes, fill = boxes[on_pitch], fill[on_pitch]
+        if len(boxes) == 0:
+            return Detections.empty()
+        foot = boxes[:, 3]
+        height = boxes[:, 3] - boxes[:, 1]
+        width = boxes[:, 2] - boxes[:, 0]
+        expected = self.prior.expected(foot)
+        if expected is None:
+            size_fit = np.ones(len(boxes), np.float32)
+        else:
+            size_fit = np.exp(-np.abs(np.log(height / expected)) / 0.35)
+        # people stand: lines and logos sprawl, line fragments are needle-thin
+        shape_ok = (height >= 0.8 * width) & (height <= 5.0 * width)
+        score = (size_fit * np.clip(fill / 0.3, 0.0, 1.0) * np.where(shape_ok, 1.0, 0.3)).astype(np.float32)
+        if self.verifier is not None and len(boxes):
+            score = score * (0.3 + 0.7 * self.verifier(image, boxes))
+        # learn the prior from confident, solid, upright blobs only
+        learn = (score > 0.5) & shape_ok
+        self.prior.update(foot[learn], height[learn])
+        keep = score > 0.05
+        return Detections(boxes[keep].astype(np.float32), score[keep])
+
+    def _split_wide(self, boxes: np.ndarray, fill: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Split blobs holding several side-by-side players at column-profile valleys."""
+        cfg = self.config
+        out_boxes, out_fill = [], []
+        for box, f in zip(boxes, fill, strict=True):
+            x1, y1, x2, y2 = (int(v) for v in box)
+            bw, bh = x2 - x1, y2 - y1
+            expected = self.prior.expected(np.array([y2], np.float32))
+            player_h = float(expected[0]) if expected is not None else float(bh)
+            player_w = 0.45 * player_h
+            n_split = int(round(bw / player_w)) if bw > cfg.split_width_ratio * max(bh, player_h) else 1
+            if n_split <= 1:
+                out_boxes.append(box)
+                out_fill.append(f)
+                continue
+            n_split = min(n_split, 4)
+            profile = (mask[y1:y2, x1:x2] > 0).sum(axis=0).astype(np.float32)
+            cuts = [0]
+            for k in range(1, n_split):
+                centre = int(round(k * bw / n_split))
+                lo, hi = max(1, centre - int(player_w / 3)), min(bw - 1, centre + int(player_w / 3))
+                cuts.append(lo + int(np.argmin(profile[lo:hi])) if hi > lo else centre)
+            cuts.append(bw)
+            for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+                if b - a < 2:
+                    continue
+                cols = mask[y1:y2, x1 + a : x1 + b] > 0
+                rows = np.flatnonzero(cols.any(axis=1))
+                if len(rows) == 0:
+                    continue
+                sub = np.array([x1 + a, y1 + rows[0], x1 + b, y1 + rows[-1] + 1], np.float32)
+                out_boxes.append(sub)
+                out_fill.append(cols.sum() / max(1.0, (b - a) * (rows[-1] + 1 - rows[0])))
+        if not out_boxes:
+            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+        return np.asarray(out_boxes, np.float32), np.asarray(out_fill, np.float32)

@@ -1,0 +1,1 @@
+"""Networks and their checkpoint loaders: pure compute, no file or video I/O beyond loading weights."""

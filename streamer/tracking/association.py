@@ -1,0 +1,44 @@
+"""Box overlap and assignment: pure functions on (N, 4) xyxy arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(N, M) intersection over union of (N, 4) and (M, 4) xyxy boxes."""
+    a = np.asarray(a, np.float64)[:, None, :]
+    b = np.asarray(b, np.float64)[None, :, :]
+    wh = np.clip(np.minimum(a[..., 2:], b[..., 2:]) - np.maximum(a[..., :2], b[..., :2]), 0, None)
+    inter = wh[..., 0] * wh[..., 1]
+    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
+    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
+    return inter / np.maximum(area_a + area_b - inter, 1e-9)
+
+
+def expand(boxes: np.ndarray, ratio: float) -> np.ndarray:
+    """Boxes grown by ``ratio`` of their size on every side (buffered IoU for small, fast boxes)."""
+    boxes = np.asarray(boxes, np.float64)
+    wh = boxes[:, 2:] - boxes[:, :2]
+    return np.concatenate([boxes[:, :2] - ratio * wh, boxes[:, 2:] + ratio * wh], axis=1)
+
+
+def assign(cost: np.ndarray, max_cost: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Hungarian assignment keeping pairs with cost <= ``max_cost``.
+
+    Returns:
+        matches (K, 2) row/col index pairs, unmatched rows, unmatched cols.
+    """
+    n, m = cost.shape
+    if n == 0 or m == 0:
+        return np.zeros((0, 2), int), np.arange(n), np.arange(m)
+    big = max_cost * 10 + 1.0
+    rows, cols = linear_sum_assignment(np.where(np.isfinite(cost), np.minimum(cost, big), big))
+    keep = cost[rows, cols] <= max_cost
+    matches = np.stack([rows[keep], cols[keep]], axis=1)
+    return (
+        matches,
+        np.setdiff1d(np.arange(n), matches[:, 0]),
+        np.setdiff1d(np.arange(m), matches[:, 1]),
+    )

@@ -1,0 +1,97 @@
+"""Detectors: pitch segmentation on a drawn broadcast frame, HOG on real pedestrians, the stage."""
+
+from __future__ import annotations
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from streamer.config import load_config
+from streamer.detection.hog import HogConfig, HogDetector, HogVerifier
+from streamer.detection.pitch import PitchDetector
+from streamer.errors import ConfigError
+from streamer.records import Frame, Packet
+from streamer.stages import StageContext, build_stage
+from streamer.tracking.association import iou
+
+W, H = 1280, 720
+
+
+def broadcast_frame(rng: np.random.Generator, shift: int = 0):
+    """Striped pitch, stands, lines, a ball, a score overlay and 14 players whose height grows
+    with the row (perspective). Returns the RGB frame and the players' xyxy boxes."""
+    image = np.zeros((H, W, 3), np.uint8)
+    cols = (np.arange(W) + shift) // 90 % 2
+    image[:] = np.where(cols[None, :, None] == 1, (52, 140, 50), (44, 124, 44))
+    image[:120] = (90, 90, 100)  # stands
+    image[120:135] = (200, 40, 40)  # ad boards
+    cv2.line(image, (0, 600), (W, 560), (235, 235, 235), 3)  # a touchline-ish line
+    cv2.line(image, (640, 140), (700, H), (235, 235, 235), 3)  # halfway line
+    cv2.line(image, (100, 700), (500, 200), (235, 235, 235), 2)  # a diagonal line
+    cv2.circle(image, (900, 450), 4, (250, 250, 250), -1)  # the ball
+    cv2.rectangle(image, (60, 160), (420, 215), (20, 20, 60), -1)  # score overlay on the pitch
+    cv2.putText(image, "FCB 2 - 1 BVB  67:12", (70, 198), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (255, 255, 255), 2)
+    boxes = []
+    for i in range(14):
+        foot_y = 260 + 30 * i + rng.uniform(-8, 8)
+        h = 20 + 0.11 * (foot_y - 260)  # 20 px far away, ~65 px near
+        cx = 150 + (i * 173) % 1000 + rng.uniform(-10, 10)
+        w = 0.4 * h
+        x1, y1 = int(cx - w / 2), int(foot_y - h)
+        shirt = (230, 30, 30) if i % 2 else (245, 245, 245)
+        cv2.rectangle(image, (x1, y1 + int(0.15 * h)), (x1 + int(w), y1 + int(0.55 * h)), shirt, -1)
+        cv2.rectangle(image, (x1 + 1, y1 + int(0.55 * h)), (x1 + int(w) - 1, y1 + int(0.7 * h)), (20, 20, 60), -1)
+        cv2.rectangle(image, (x1 + 2, y1 + int(0.7 * h)), (x1 + int(w) - 2, int(foot_y)), (210, 160, 130), -1)
+        cv2.circle(image, (int(cx), y1 + int(0.08 * h)), max(2, int(0.08 * h)), (210, 160, 130), -1)
+        boxes.append([x1, y1, x1 + int(w) + 1, int(foot_y) + 1])
+    return image, np.array(boxes, np.float32)
+
+
+def test_pitch_detector_finds_players_and_ignores_lines_ball_overlay():
+    rng = np.random.default_rng(3)
+    detector = PitchDetector()
+    for k in range(6):  # a few frames so the perspective size prior is learnt
+        image, truth = broadcast_frame(rng, shift=5 * k)
+        found = detector(image)
+    confident = found.select(found.score >= 0.5)
+    overlap = iou(truth, confident.xyxy_px)
+    assert (overlap.max(axis=1) > 0.5).sum() >= 13  # almost every player found
+    assert (overlap.max(axis=0) > 0.3).all(), "a confident box that is not a player"
+    assert detector.prior.coef is not None and detector.prior.coef[0] > 0.05  # taller when lower
+
+
+def test_pitch_detector_on_frame_without_pitch_returns_nothing():
+    image = np.full((H, W, 3), (120, 100, 90), np.uint8)
+    assert len(PitchDetector()(image)) == 0
+
+
+def test_hog_verifier_prefers_people(shared_data):
+    image = cv2.cvtColor(cv2.imread(str(shared_data / "images" / "messi5.jpg")), cv2.COLOR_BGR2RGB)
+    verifier = HogVerifier()
+    scores = verifier(image, np.array([[190, 20, 390, 340], [0, 250, 120, 340]], np.float32))
+    assert scores[0] > scores[1]
+
+
+def test_hog_detector_on_pedestrians(shared_data):
+    with av.open(str(shared_data / "clips" / "pedestrians_vtest.avi")) as container:
+        frame = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    found = HogDetector(HogConfig(upscale=1.5))(frame)
+    assert 3 <= len(found) <= 30
+    heights = found.xyxy_px[:, 3] - found.xyxy_px[:, 1]
+    assert (heights > 40).all()
+
+
+@pytest.mark.parametrize("backend", ["pitch", "hog"])
+def test_detect_stage_fills_detections(backend):
+    config = load_config(None, [f"detect.backend={backend}"])
+    stage = build_stage("detect", config, StageContext(device="cpu", fps=25.0))
+    image, _ = broadcast_frame(np.random.default_rng(0))
+    out = stage.process([Packet(Frame(0, 0, 0.0, image))])
+    assert out[0].detections is not None
+
+
+def test_unknown_detect_backend_names_the_key():
+    config = load_config(None, ["detect.backend=yolo9000"])
+    with pytest.raises(ConfigError, match="detect.backend"):
+        build_stage("detect", config, StageContext(device="cpu", fps=25.0))
