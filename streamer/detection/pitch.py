@@ -35,7 +35,7 @@ import numpy as np
 
 from streamer.records import Detections
 
-_LAB_WEIGHTS = np.array([[0.25, 1.0, 1.0]], np.float32)
+_YCRCB_WEIGHTS = np.array([[0.5, 1.0, 1.0]], np.float32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +43,8 @@ class PitchDetectorConfig:
     """Knobs; pixel sizes are for a 720-row frame and scale with the frame height."""
 
     bg_kernel_px: int = 61  # local-background median width; >> player width, << pitch
-    bg_scale: float = 0.25  # the background is computed at this resolution (speed)
-    fg_threshold: float = 12.0  # YCrCb distance from the local background that counts as foreground
+    bg_scale: float = 0.125  # the background is computed at this resolution (speed)
+    fg_threshold: float = 15.0  # YCrCb L1 distance from the local background that counts as foreground
     grass_hue: tuple[int, int] = (30, 95)  # OpenCV hue range (0..180) a grass background must have
     grass_min_sat: int = 40
     min_height_px: float = 10.0  # smallest player considered (at 720 rows)
@@ -88,8 +88,13 @@ class SizePrior:
         weight = np.ones_like(height)
         predicted = self.expected(foot_y)
         if predicted is not None:
-            rel = np.abs(np.log(height / predicted))
+            log_ratio = np.log(height / predicted)
+            rel = np.abs(log_ratio)
             weight = np.where(rel < 0.25, 1.0, 0.25 / np.maximum(rel, 1e-6)) ** 2
+            # a player is often segmented only in part (legs lost in the grass, a head in the
+            # crowd), rarely too tall: blobs shorter than predicted count less, so the fit
+            # follows whole players rather than fragments
+            weight = np.where(log_ratio < -0.1, 0.1 * weight, weight)
         self._sums *= self.forget
         self._sums += [weight.sum(), (weight * foot_y).sum(), (weight * foot_y**2).sum(),
                        (weight * height).sum(), (weight * foot_y * height).sum()]
@@ -141,11 +146,12 @@ class PitchDetector:
         # foreground: far from the local background
         bg = cv2.resize(bg_small, (w, h), interpolation=cv2.INTER_LINEAR)
         diff = cv2.absdiff(cv2.cvtColor(image, cv2.COLOR_RGB2YCrCb), cv2.cvtColor(bg, cv2.COLOR_RGB2YCrCb))
-        # Euclidean YCrCb distance with luma at half weight (shadows and mowing stripes change
-        # brightness more than colour); YCrCb is a linear transform, much cheaper than Lab
-        dist2 = cv2.transform(cv2.multiply(diff, diff, dtype=cv2.CV_32F), _LAB_WEIGHTS)
-        _, fg = cv2.threshold(dist2, cfg.fg_threshold**2, 255, cv2.THRESH_BINARY)
-        fg = cv2.bitwise_and(fg.astype(np.uint8), pitch)
+        # L1 distance in YCrCb with luma at half weight (shadows and mowing stripes change
+        # brightness more than colour); YCrCb is linear, and the whole distance stays in
+        # OpenCV's saturating uint8 path
+        dist = cv2.transform(diff, _YCRCB_WEIGHTS)
+        _, fg = cv2.threshold(dist, cfg.fg_threshold, 255, cv2.THRESH_BINARY)
+        fg = cv2.bitwise_and(fg, pitch)
         return pitch, fg
 
     @staticmethod
@@ -172,11 +178,13 @@ class PitchDetector:
         unit = frame_h / 720.0
         lw = max(2, int(round(cfg.line_width_px * unit)) + 1)
         core = cv2.morphologyEx(fg, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (lw, lw + 2)))
-        steps = max(2, int(round(4 * unit)))
-        kernel = np.ones((3, 3), np.uint8)
-        grown = core
+        # regrow mostly vertically: legs and heads continue a torso up and down, while a
+        # regrowth sideways would re-attach the pitch line a player stands on
+        steps = max(2, int(round(5 * unit)))
+        vertical, square = np.ones((3, 1), np.uint8), np.ones((3, 3), np.uint8)
+        grown = cv2.dilate(core, square) & fg
         for _ in range(steps):
-            grown = cv2.dilate(grown, kernel) & fg
+            grown = cv2.dilate(grown, vertical) & fg
         return grown
 
     # -- detection -----------------------------------------------------------------
@@ -210,7 +218,7 @@ class PitchDetector:
         if expected is None:
             size_fit = np.ones(len(boxes), np.float32)
         else:
-            size_fit = np.exp(-np.abs(np.log(height / expected)) / 0.35)
+            size_fit = np.exp(-np.abs(np.log(height / expected)) / 0.7)
         # people stand: lines and logos sprawl, line fragments are needle-thin
         shape_ok = (height >= 0.8 * width) & (height <= 5.0 * width)
         score = (size_fit * np.clip(fill / 0.3, 0.0, 1.0) * np.where(shape_ok, 1.0, 0.3)).astype(np.float32)
@@ -223,38 +231,58 @@ class PitchDetector:
         return Detections(boxes[keep].astype(np.float32), score[keep])
 
     def _split_wide(self, boxes: np.ndarray, fill: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Split blobs holding several side-by-side players at column-profile valleys."""
-        cfg = self.config
-        out_boxes, out_fill = [], []
+        """Split blobs holding several players: side by side at column-profile valleys, one
+        behind the other (stacked in the image) at row-profile valleys."""
+        out: list[tuple[np.ndarray, float]] = []
         for box, f in zip(boxes, fill, strict=True):
-            x1, y1, x2, y2 = (int(v) for v in box)
-            bw, bh = x2 - x1, y2 - y1
-            expected = self.prior.expected(np.array([y2], np.float32))
-            player_h = float(expected[0]) if expected is not None else float(bh)
-            player_w = 0.45 * player_h
-            n_split = int(round(bw / player_w)) if bw > cfg.split_width_ratio * max(bh, player_h) else 1
-            if n_split <= 1:
-                out_boxes.append(box)
-                out_fill.append(f)
-                continue
-            n_split = min(n_split, 4)
-            profile = (mask[y1:y2, x1:x2] > 0).sum(axis=0).astype(np.float32)
-            cuts = [0]
-            for k in range(1, n_split):
-                centre = int(round(k * bw / n_split))
-                lo, hi = max(1, centre - int(player_w / 3)), min(bw - 1, centre + int(player_w / 3))
-                cuts.append(lo + int(np.argmin(profile[lo:hi])) if hi > lo else centre)
-            cuts.append(bw)
-            for a, b in zip(cuts[:-1], cuts[1:], strict=True):
-                if b - a < 2:
-                    continue
-                cols = mask[y1:y2, x1 + a : x1 + b] > 0
-                rows = np.flatnonzero(cols.any(axis=1))
-                if len(rows) == 0:
-                    continue
-                sub = np.array([x1 + a, y1 + rows[0], x1 + b, y1 + rows[-1] + 1], np.float32)
-                out_boxes.append(sub)
-                out_fill.append(cols.sum() / max(1.0, (b - a) * (rows[-1] + 1 - rows[0])))
-        if not out_boxes:
+            expected = self.prior.expected(np.array([box[3]], np.float32))
+            player_h = float(expected[0]) if expected is not None else float(box[3] - box[1])
+            for part, part_fill in self._split_axis(box, f, mask, player_h, axis=1):
+                out.extend(self._split_axis(part, part_fill, mask, player_h, axis=0))
+        if not out:
             return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
-        return np.asarray(out_boxes, np.float32), np.asarray(out_fill, np.float32)
+        return np.asarray([b for b, _ in out], np.float32), np.asarray([f for _, f in out], np.float32)
+
+    def _split_axis(self, box: np.ndarray, fill: float, mask: np.ndarray, player_h: float,
+                    axis: int) -> list[tuple[np.ndarray, float]]:
+        """Cut ``box`` along columns (axis=1) or rows (axis=0) into as many players as fit."""
+        x1, y1, x2, y2 = (int(v) for v in box)
+        bw, bh = x2 - x1, y2 - y1
+        if axis == 1:
+            span, unit = bw, 0.45 * player_h
+            crowded = bw > self.config.split_width_ratio * max(bh, player_h)
+        else:
+            span, unit = bh, player_h
+            crowded = bh > 1.7 * player_h
+        n = min(4, int(round(span / unit))) if crowded else 1
+        if n <= 1:
+            return [(box, fill)]
+        profile = (mask[y1:y2, x1:x2] > 0).sum(axis=1 - axis).astype(np.float32)
+        cuts = [0]
+        for k in range(1, n):
+            centre = int(round(k * span / n))
+            lo, hi = max(1, centre - int(unit / 3)), min(span - 1, centre + int(unit / 3))
+            cuts.append(lo + int(np.argmin(profile[lo:hi])) if hi > lo else centre)
+        cuts.append(span)
+        if axis == 0 and min(profile[c] for c in cuts[1:-1]) > 0.35 * profile.max():
+            return [(box, fill)]  # no waist-like valley: one tall player, not two stacked
+        parts = []
+        for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+            if b - a < 2:
+                continue
+            if axis == 1:
+                parts.append(_tight(mask, x1 + a, y1, x1 + b, y2))
+            else:
+                parts.append(_tight(mask, x1, y1 + a, x2, y1 + b))
+        return [p for p in parts if p is not None]
+
+
+def _tight(mask: np.ndarray, x1: int, y1: int, x2: int, y2: int) -> tuple[np.ndarray, float] | None:
+    """The tight box of the mask inside a window, with its fill ratio (None when empty)."""
+    window = mask[y1:y2, x1:x2] > 0
+    rows, cols = np.flatnonzero(window.any(axis=1)), np.flatnonzero(window.any(axis=0))
+    if len(rows) == 0:
+        return None
+    box = np.array([x1 + cols[0], y1 + rows[0], x1 + cols[-1] + 1, y1 + rows[-1] + 1], np.float32)
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    return box, float(window.sum() / max(1.0, area))

@@ -21,7 +21,7 @@ class CameraMotion:
         max_corners: corners tracked per frame.
     """
 
-    def __init__(self, scale: float = 0.5, max_corners: int = 300) -> None:
+    def __init__(self, scale: float = 0.25, max_corners: int = 200) -> None:
         self.scale, self.max_corners = scale, max_corners
         self._prev: np.ndarray | None = None
         self._prev_pts: np.ndarray | None = None
@@ -43,7 +43,7 @@ class CameraMotion:
             self.reset()  # the stream changed size: no motion to estimate
         if self._prev is not None and self._prev_pts is not None and len(self._prev_pts) >= 8:
             pts, status, _ = cv2.calcOpticalFlowPyrLK(self._prev, grey, self._prev_pts, None,
-                                                      winSize=(15, 15), maxLevel=3)
+                                                      winSize=(15, 15), maxLevel=2)
             ok = status[:, 0] == 1
             if ok.sum() >= 8:
                 m, inliers = cv2.estimateAffinePartial2D(self._prev_pts[ok], pts[ok], method=cv2.RANSAC,
@@ -52,5 +52,5 @@ class CameraMotion:
                     affine = m.astype(np.float64)
                     affine[:, 2] /= s  # back to full-resolution pixels
         self._prev = grey
-        self._prev_pts = cv2.goodFeaturesToTrack(grey, self.max_corners, 0.01, 8, mask=mask)
+        self._prev_pts = cv2.goodFeaturesToTrack(grey, self.max_corners, 0.01, 4, mask=mask)
         return affine

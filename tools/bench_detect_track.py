@@ -1,0 +1,69 @@
+"""Speed of ``pitch`` detection + tracking at 720p (target: >= 50 fps on 2 cores).
+
+Frames are decoded and resized to 1280x720 up front, so only detection and
+tracking are timed. Input: a clip (default: the shared Bundesliga clip when
+present, else the demo scene).
+
+Usage: python tools/bench_detect_track.py [--clip CLIP] [--frames 200] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from streamer.detection.pitch import PitchDetector
+from streamer.tracking.tracker import ByteTracker
+
+SHARED_CLIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "clips" / "bundesliga_08fd33_4.mp4"
+
+
+def load_frames(clip: Path | None, n: int) -> list[np.ndarray]:
+    if clip is None:
+        from streamer.demo import render_frame
+
+        return [render_frame(i, 25.0, 1280, 720) for i in range(n)]
+    frames = []
+    with av.open(str(clip)) as container:
+        for frame in container.decode(video=0):
+            frames.append(cv2.resize(frame.to_ndarray(format="rgb24"), (1280, 720), interpolation=cv2.INTER_LINEAR))
+            if len(frames) >= n:
+                break
+    return frames
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clip", type=Path, default=SHARED_CLIP if SHARED_CLIP.exists() else None)
+    ap.add_argument("--frames", type=int, default=200)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    frames = load_frames(args.clip, args.frames)
+    print(f"input: {args.clip or 'demo scene'}, {len(frames)} frames at 1280x720, cv2 threads {cv2.getNumThreads()}")
+    runs = []
+    for _ in range(args.repeat):
+        detector, tracker = PitchDetector(), ByteTracker()
+        t_det = t_trk = 0.0
+        n_tracks = 0
+        for i, image in enumerate(frames):
+            t0 = time.perf_counter()
+            dets = detector(image)
+            t1 = time.perf_counter()
+            n_tracks += len(tracker.update(image, dets, i / 25.0))
+            t_det += t1 - t0
+            t_trk += time.perf_counter() - t1
+        runs.append((len(frames) / (t_det + t_trk), 1000 * t_det / len(frames), 1000 * t_trk / len(frames)))
+        print(f"  {runs[-1][0]:.1f} fps  (detect {runs[-1][1]:.1f} ms, track {runs[-1][2]:.1f} ms per frame, "
+              f"{n_tracks / len(frames):.1f} tracks/frame)")
+    print(f"median {statistics.median(r[0] for r in runs):.1f} fps (target >= 50)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
