@@ -124,3 +124,18 @@ def test_camera_pan_is_compensated():
     tracker.update(images[20], Detections.empty(), 0.0)
     tracker.update(images[21], Detections.empty(), 0.04)
     assert tracker.last_affine[0, 2] == pytest.approx(-20.0, abs=0.5)
+
+
+def test_metrics_count_a_switch_and_misses():
+    from streamer.tracking.metrics import FrameBoxes, evaluate
+
+    a, b = box(100, 100), box(300, 100)
+    truth = [FrameBoxes(np.array([1, 2]), np.stack([a, b])) for _ in range(10)]
+    hyp = [FrameBoxes(np.array([7, 8]), np.stack([a, b])) for _ in range(5)]
+    hyp += [FrameBoxes(np.array([9, 8]), np.stack([a, b])) for _ in range(4)]  # 7 -> 9: one switch
+    hyp += [FrameBoxes(np.array([8]), np.stack([b]))]  # player 1 missed once
+    scores = evaluate(truth, hyp, duration_s=0.4)
+    assert scores.id_switches == 1
+    assert scores.mota == pytest.approx(1 - (1 + 1) / 20)
+    assert scores.recall == pytest.approx(19 / 20)
+    assert scores.switches_per_player_minute == pytest.approx(1 / (2 * 0.4 / 60))
