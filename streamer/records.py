@@ -235,6 +235,60 @@ class BodyParams:
 
 
 @dataclass(frozen=True, slots=True, eq=False)
+class PitchCalibration:
+    """Where the pitch is in one frame.
+
+    Pitch coordinates: metres on the standard 105 × 68 m pitch, origin at the pitch
+    centre, x along the touchlines, y along the halfway line (z up, when used).
+
+    Attributes:
+        image_to_pitch: (3, 3) float64 homography, image pixels → pitch metres (ground plane).
+        reprojection_error_px: RMS error of the fit in pixels (NaN when unknown).
+        source: how it was obtained: "manual", "auto" or "propagated".
+        cam_K: (3, 3) intrinsics in pixels, or None when only the homography is known.
+    """
+
+    image_to_pitch: np.ndarray
+    reprojection_error_px: float
+    source: str
+    cam_K: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        _check_shape("PitchCalibration.image_to_pitch", self.image_to_pitch, (3, 3))
+        _check_optional("PitchCalibration.cam_K", self.cam_K, (3, 3))
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class PlayerMetrics:
+    """Per-player soccer facts in one frame; rows in the order of the frame's Tracks.
+
+    Attributes:
+        track_id: (N,) int64.
+        team: (N,) int64: 0 or 1 for the two teams, 2 for referees/others, -1 unknown.
+        pitch_xy_m: (N, 2) float32 ground point on the pitch (metres); NaN when uncalibrated.
+        speed_mps: (N,) float32 smoothed ground speed (m/s); NaN when unknown.
+        flags: (N,) int64 bit flags (see ``streamer.stages.soccer``), 0 = nothing to note.
+    """
+
+    track_id: np.ndarray
+    team: np.ndarray
+    pitch_xy_m: np.ndarray
+    speed_mps: np.ndarray
+    flags: np.ndarray
+
+    def __post_init__(self) -> None:
+        _check_shape("PlayerMetrics.track_id", self.track_id, (None,))
+        n = len(self.track_id)
+        _check_shape("PlayerMetrics.team", self.team, (n,))
+        _check_shape("PlayerMetrics.pitch_xy_m", self.pitch_xy_m, (n, 2))
+        _check_shape("PlayerMetrics.speed_mps", self.speed_mps, (n,))
+        _check_shape("PlayerMetrics.flags", self.flags, (n,))
+
+    def __len__(self) -> int:
+        return len(self.track_id)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class Packet:
     """Everything known about one frame; stages fill fields in, in order.
 
@@ -245,9 +299,13 @@ class Packet:
     frame: Frame
     detections: Detections | None = None
     tracks: Tracks | None = None
+    #: (2, 3) affine taking the previous frame's pixels to this frame's (global camera motion)
+    camera_motion: np.ndarray | None = None
+    calibration: PitchCalibration | None = None
     keypoints: Keypoints | None = None
     body: BodyParams | None = None
     body_raw: BodyParams | None = None
+    metrics: PlayerMetrics | None = None
 
     def replace(self, **changes: Any) -> Packet:
         """A new packet with the given fields replaced."""

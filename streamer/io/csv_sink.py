@@ -17,6 +17,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from streamer.io.atomic import commit, partial_path
 from streamer.records import Packet
 
@@ -34,6 +36,12 @@ TRACKS_COLUMNS: tuple[str, ...] = (
     "pitch_y",
     "speed_mps",
 )
+
+
+def _finite(value: Any) -> float | None:
+    """A float, or None (an empty cell) for NaN/inf."""
+    value = float(value)
+    return value if np.isfinite(value) else None
 
 
 def _cell(value: Any, digits: int) -> str:
@@ -91,23 +99,24 @@ class TracksCsvSink:
             return
         frame = packet.frame
         time_txt = _cell(frame.time_s, 6)
+        metrics = packet.metrics
+        metric_row = {} if metrics is None else {int(t): i for i, t in enumerate(metrics.track_id)}
         rows = []
         for i in range(len(tracks)):
+            track_id = int(tracks.track_id[i])
             x1, y1, x2, y2 = (float(v) for v in tracks.xyxy_px[i])
+            team = pitch_x = pitch_y = speed = None
+            j = metric_row.get(track_id)
+            if metrics is not None and j is not None:
+                team = int(metrics.team[j]) if metrics.team[j] >= 0 else None
+                pitch_x, pitch_y = (_finite(v) for v in metrics.pitch_xy_m[j])
+                speed = _finite(metrics.speed_mps[j])
             rows.append(
                 (
-                    str(frame.index),
-                    time_txt,
-                    str(int(tracks.track_id[i])),
-                    "",  # team: filled in by the soccer stage
-                    _cell(x1, 2),
-                    _cell(y1, 2),
-                    _cell(x2, 2),
-                    _cell(y2, 2),
+                    str(frame.index), time_txt, str(track_id), _cell(team, 0),
+                    _cell(x1, 2), _cell(y1, 2), _cell(x2, 2), _cell(y2, 2),
                     _cell(float(tracks.score[i]), 4),
-                    "",  # pitch_x / pitch_y / speed_mps: need pitch calibration
-                    "",
-                    "",
+                    _cell(pitch_x, 3), _cell(pitch_y, 3), _cell(speed, 3),
                 )
             )
         self.writer.write_rows(rows)

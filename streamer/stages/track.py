@@ -24,7 +24,8 @@ class TrackStage:
                 raise ConfigError("the track stage needs detections: put 'detect' before 'track' "
                                   "in pipeline.stages")
             tracks = self.tracker.update(packet.frame.image, packet.detections, packet.frame.time_s)
-            out.append(packet.replace(tracks=tracks))
+            motion = self.tracker.last_affine.copy() if self.tracker.camera is not None else None
+            out.append(packet.replace(tracks=tracks, camera_motion=motion))
         return out
 
     def flush(self) -> list[Packet]:
