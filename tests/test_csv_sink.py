@@ -14,7 +14,8 @@ def test_rows_with_and_without_metrics(tmp_path):
     path = tmp_path / "tracks.csv"
     sink = TracksCsvSink(path)
     frame = Frame(3, 120, 0.12, np.zeros((4, 4, 3), np.uint8))
-    tracks = Tracks(np.array([5, 9]), np.array([[1, 2, 3, 4], [5, 6, 7, 8]], np.float32), np.array([0.9, 0.4], np.float32))
+    boxes = np.array([[1, 2, 3, 4], [5, 6, 7, 8]], np.float32)
+    tracks = Tracks(np.array([5, 9]), boxes, np.array([0.9, 0.4], np.float32))
     metrics = PlayerMetrics(
         np.array([9, 5]), np.array([1, -1]), np.array([[10.5, -3.25], [np.nan, np.nan]], np.float32),
         np.array([6.5, np.nan], np.float32), np.zeros(2, np.int64),
