@@ -268,6 +268,8 @@ class PlayerMetrics:
         pitch_xy_m: (N, 2) float32 ground point on the pitch (metres); NaN when uncalibrated.
         speed_mps: (N,) float32 smoothed ground speed (m/s); NaN when unknown.
         flags: (N,) int64 bit flags (see ``streamer.stages.soccer``), 0 = nothing to note.
+        joints_pitch_m: (N, J, 3) float32 or None: the body joints (``BodyParams.joints_cam_m``
+            order) in pitch coordinates, z up, when a mesh and a camera calibration both exist.
     """
 
     track_id: np.ndarray
@@ -275,6 +277,7 @@ class PlayerMetrics:
     pitch_xy_m: np.ndarray
     speed_mps: np.ndarray
     flags: np.ndarray
+    joints_pitch_m: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         _check_shape("PlayerMetrics.track_id", self.track_id, (None,))
@@ -283,6 +286,7 @@ class PlayerMetrics:
         _check_shape("PlayerMetrics.pitch_xy_m", self.pitch_xy_m, (n, 2))
         _check_shape("PlayerMetrics.speed_mps", self.speed_mps, (n,))
         _check_shape("PlayerMetrics.flags", self.flags, (n,))
+        _check_optional("PlayerMetrics.joints_pitch_m", self.joints_pitch_m, (n, None, 3))
 
     def __len__(self) -> int:
         return len(self.track_id)
