@@ -182,6 +182,14 @@ def _build_sinks(config: Config, out_dir: Path, source: VideoSource) -> list[Sin
         from streamer.io.csv_sink import TracksCsvSink
 
         sinks.append(TracksCsvSink(out_dir / "tracks.csv"))
+    if outputs["joints_csv"]:
+        from streamer.io.csv_sink import JointsCsvSink
+
+        sinks.append(JointsCsvSink(out_dir / "joints.csv"))
+    if outputs["players_npz"]:
+        from streamer.io.players_sink import PlayersNpzSink
+
+        sinks.append(PlayersNpzSink(out_dir, fps=source.info.fps or 25.0))
     overlay = outputs["overlay"]
     if overlay["enabled"]:
         from streamer.io.overlay_sink import OverlaySink

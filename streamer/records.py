@@ -189,6 +189,7 @@ class BodyParams:
         joints_cam_m: (N, J, 3) float32 or None: the body model's joints, camera frame.
         left_hand_pose / right_hand_pose: (N, 15, 3) or None. jaw_pose: (N, 3) or None.
         expression: (N, 10) or None.
+        body_model: name of the body model the parameters drive (``smplx``, ``mannequin``).
     """
 
     track_id: np.ndarray
@@ -203,6 +204,7 @@ class BodyParams:
     right_hand_pose: np.ndarray | None = None
     jaw_pose: np.ndarray | None = None
     expression: np.ndarray | None = None
+    body_model: str = ""
 
     def __post_init__(self) -> None:
         _check_shape("BodyParams.track_id", self.track_id, (None,))
@@ -230,7 +232,7 @@ class BodyParams:
             self.track_id[mask], self.betas[mask], self.global_orient[mask], self.body_pose[mask],
             self.transl[mask], self.cam_K, self.joint_conf[mask], pick(self.joints_cam_m),
             pick(self.left_hand_pose), pick(self.right_hand_pose), pick(self.jaw_pose),
-            pick(self.expression),
+            pick(self.expression), self.body_model,
         )
 
 
