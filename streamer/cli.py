@@ -1,4 +1,4 @@
-"""Command line: ``streamer run | demo | doctor | preview | batch``.
+"""Command line: ``streamer run | demo | doctor | preview | batch | export``.
 
 Exit codes: 0 done; 1 the stream broke mid-way (outputs keep every frame decoded
 before the break) or some batch clips failed; 2 bad input, config or output
@@ -58,6 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("--headless", action="store_true", help="serve MJPEG instead of a window")
     preview.add_argument("--port", type=int, default=8765, help="MJPEG port on 127.0.0.1")
     _add_config_args(preview)
+
+    export = sub.add_parser("export", help="convert a player's motion to other formats")
+    export.add_argument("format", choices=("bvh",), help="output format")
+    export.add_argument("player", metavar="PLAYER_NPZ", help="players/player_<id>.npz from a run")
+    export.add_argument("-o", "--out", required=True, metavar="OUT", help="output file")
+    export.add_argument("--body-model", choices=("smplx", "mannequin"),
+                        help="skeleton source (default: the one the npz names)")
+    export.add_argument("--smplx", metavar="NPZ", help="SMPLX_NEUTRAL.npz (default: $STREAMER_SMPLX)")
 
     batch = sub.add_parser("batch", help="process many clips, one output folder each")
     batch.add_argument("inputs", nargs="+", metavar="INPUT",
@@ -146,8 +154,16 @@ def cmd_batch(args: argparse.Namespace) -> int:
     return run_batch(args.inputs, Path(args.out), _config_from_args(args))
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from streamer.export import export_bvh
+
+    out = export_bvh(args.player, args.out, body_model=args.body_model, smplx_path=args.smplx)
+    print(f"wrote {out}")
+    return 0
+
+
 COMMANDS = {"run": cmd_run, "demo": cmd_demo, "doctor": cmd_doctor, "preview": cmd_preview,
-            "batch": cmd_batch}
+            "batch": cmd_batch, "export": cmd_export}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,41 @@
+"""``streamer export bvh players/player_<id>.npz -o out.bvh``: motion files for animation tools."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from streamer.errors import InputError
+
+
+def export_bvh(npz_path: str | Path, out_path: str | Path, *, body_model: str | None = None,
+               smplx_path: str | None = None) -> Path:
+    """Write the player's body motion as BVH (see :mod:`streamer.io.bvh` for the conventions).
+
+    The skeleton's offsets come from the body model named in the npz (or ``body_model``)
+    posed at rest with the player's ``betas``.
+    """
+    import torch
+
+    from streamer.body import BODY_JOINT_NAMES, SMPLX_PARENTS, load_body_model
+    from streamer.io.bvh import write_bvh
+
+    path = Path(npz_path)
+    if not path.is_file():
+        raise InputError(f"player file not found: {path}")
+    try:
+        with np.load(path) as data:
+            seq = {k: data[k] for k in ("betas", "global_orient", "body_pose", "transl", "time_s")}
+            stored = str(data["body_model"]) if "body_model" in data.files else ""
+    except (OSError, ValueError, KeyError) as exc:
+        raise InputError(f"{path} is not a streamer player file ({exc})") from exc
+    model = load_body_model(body_model or stored or "auto", smplx_path=smplx_path)
+    n = len(BODY_JOINT_NAMES)
+    with torch.no_grad():
+        rest = model.joints(betas=torch.from_numpy(seq["betas"].astype(np.float32))[None])[0, :n].numpy()
+    times = seq["time_s"].astype(np.float64)
+    frame_time = float(np.median(np.diff(times))) if len(times) > 1 else 1.0 / 25.0
+    parents = tuple(int(p) for p in SMPLX_PARENTS[:n])
+    return write_bvh(out_path, tuple(BODY_JOINT_NAMES), parents, rest, seq["global_orient"],
+                     seq["body_pose"], seq["transl"], frame_time)
