@@ -140,9 +140,44 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
-    _config_from_args(args)
-    raise StreamerError("preview is not available in this version yet (it arrives with the "
-                        "outputs work); use `streamer run` and open overlay.mp4")
+    import os
+    import shutil
+    import tempfile
+
+    from streamer.config import load_config
+    from streamer.io.preview import LatestFrame, MjpegServer, PreviewSink
+    from streamer.io.source import parse_input
+    from streamer.pipeline import Pipeline
+
+    # live behaviour: newest frame first, files played at their own pace, nothing written
+    preset = ["source.live=live", "outputs.overlay.enabled=false", "outputs.tracks_csv=false",
+              "outputs.joints_csv=false", "outputs.players_npz=false", "progress=off"]
+    if parse_input(args.input).kind == "file":
+        preset.append("source.realtime=true")
+    if "smooth" in load_config():
+        preset.append("smooth.mode=forward")
+    args.overrides = preset + list(args.overrides)
+    config = _config_from_args(args)
+    headless = args.headless or not os.environ.get("DISPLAY")
+    latest, server = (LatestFrame(), None) if headless else (None, None)
+    if latest is not None:
+        try:
+            server = MjpegServer(latest, args.port).start()
+        except OSError as exc:
+            raise StreamerError(f"cannot serve the preview on 127.0.0.1:{args.port}: {exc.strerror}") from exc
+        note = "" if args.headless else " (no display found)"
+        print(f"preview{note}: http://127.0.0.1:{server.port}/", flush=True)
+    sink = PreviewSink(latest, window=None if headless else "streamer preview")
+    scratch = tempfile.mkdtemp(prefix="streamer-preview-")
+    try:
+        result = Pipeline(config).run(args.input, scratch, extra_sinks=[sink])
+    finally:
+        if server is not None:
+            server.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
+    if result.exit_code not in (0, 130):
+        print(f"streamer: {result.error}", file=sys.stderr)
+    return result.exit_code
 
 
 def cmd_batch(args: argparse.Namespace) -> int:

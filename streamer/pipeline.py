@@ -233,6 +233,7 @@ class Pipeline:
         out_dir: str | Path | None = None,
         *,
         on_frames: Callable[[int], None] | None = None,
+        extra_sinks: list[Sink] | None = None,
     ) -> RunResult:
         """Process ``input_uri`` into ``out_dir``; bad input raises before anything is written.
 
@@ -246,7 +247,7 @@ class Pipeline:
         try:
             out = prepare_output_dir(Path(out_dir) if out_dir else default_out_dir(input_uri))
             stages = self._build_stages(source)
-            sinks = _build_sinks(config, out, source)
+            sinks = _build_sinks(config, out, source) + list(extra_sinks or [])
         except BaseException:
             source.close()
             raise

@@ -41,12 +41,15 @@ class Frame:
         time_s: presentation time in seconds from the stream start, from
             ``pts * time_base`` (never ``index / fps``).
         image: (H, W, 3) uint8 RGB, already turned upright by the rotation metadata.
+        wall_s: wall-clock time (``time.time()``) at which the frame was decoded; latency
+            measurements compare against it.
     """
 
     index: int
     pts: int | None
     time_s: float
     image: np.ndarray
+    wall_s: float = 0.0
 
     def __post_init__(self) -> None:
         _check_shape("Frame.image", self.image, (None, None, 3))

@@ -32,11 +32,6 @@ def test_demo_synthesises_and_runs(tmp_path):
     assert read_video(tmp_path / "demo" / "overlay.mp4", with_indices=False).n_frames == 10
 
 
-def test_preview_says_it_is_not_available_yet(clip):
-    proc = run_cli("preview", str(clip.path))
-    assert proc.returncode == 2 and "not available" in proc.stderr and "Traceback" not in proc.stderr
-
-
 def test_batch_runs_clips_reports_failures_and_resumes(media_dir, tmp_path):
     a = media.make_clip(media_dir / "a.mp4", n_frames=6).path
     b = media.make_clip(media_dir / "b.mp4", n_frames=4).path

@@ -142,6 +142,8 @@ class VideoSource:
         open_timeout_s: network/camera timeout.
         max_decode_errors: undecodable packets tolerated before StreamError.
         options: extra FFmpeg demuxer options.
+        realtime: deliver frames no faster than their timestamps (play a file like a
+            live stream, e.g. for the preview).
     """
 
     def __init__(
@@ -159,8 +161,11 @@ class VideoSource:
         open_timeout_s: float = 10.0,
         max_decode_errors: int = 50,
         options: dict[str, Any] | None = None,
+        realtime: bool = False,
     ) -> None:
         self.spec = spec
+        self.realtime = realtime
+        self._clock_origin: float | None = None
         self.start_s = start_s
         self.end_s = end_s
         self.max_frames = max_frames
@@ -349,7 +354,9 @@ class VideoSource:
                         return
                     last_time = time_s
                     image = self._to_rgb(av_frame)
-                    frame = Frame(stats.decoded, av_frame.pts, time_s, image)
+                    if self.realtime:
+                        self._pace(time_s)
+                    frame = Frame(stats.decoded, av_frame.pts, time_s, image, time.time())
                     stats.decode_s += time.perf_counter() - t0
                     if not self._put(frame):
                         stats.stop_reason = "stopped"
@@ -379,6 +386,15 @@ class VideoSource:
         finally:
             stats.decode_s += time.perf_counter() - t0
             self._finish(_END)
+
+    def _pace(self, time_s: float) -> None:
+        """Hold a frame back until its presentation time (a file played like a live stream)."""
+        now = time.monotonic()
+        if self._clock_origin is None:
+            self._clock_origin = now - time_s
+        delay = self._clock_origin + time_s - now
+        if delay > 0:
+            self._stop.wait(delay)
 
     def _check_complete(self) -> None:
         """A file that ends well short of the frame count its header declares is broken."""
@@ -459,4 +475,5 @@ def open_source(uri: str, source_config: dict[str, Any] | None = None) -> VideoS
         open_timeout_s=float(cfg.get("open_timeout_s", 10.0)),
         max_decode_errors=int(cfg.get("max_decode_errors", 50)),
         options=cfg.get("options") or {},
+        realtime=bool(cfg.get("realtime", False)),
     )

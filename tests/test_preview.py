@@ -1,0 +1,80 @@
+"""streamer preview --headless: MJPEG on 127.0.0.1, newest frame first, measured latency."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import cv2
+import numpy as np
+
+from streamer.io.preview import LatestFrame, read_stamp, stamp
+
+import media
+
+
+def test_stamp_round_trip_through_jpeg():
+    image = np.full((120, 400, 3), 90, np.uint8)
+    t = 1_790_000_000.123
+    ok, jpeg = cv2.imencode(".jpg", stamp(image, t), [cv2.IMWRITE_JPEG_QUALITY, 80])
+    decoded = cv2.imdecode(jpeg, cv2.IMREAD_COLOR)
+    assert read_stamp(decoded) == t
+    assert read_stamp(image) is None
+
+
+def test_latest_frame_skips_to_newest():
+    latest = LatestFrame()
+    for k in range(5):
+        latest.publish(bytes([k]))
+    seq, jpeg = latest.newer_than(0)
+    assert (seq, jpeg) == (5, bytes([4]))  # frames 1-4 were never queued for this viewer
+    assert latest.newer_than(5, timeout_s=0.05) == (5, None)
+
+
+def read_mjpeg_frames(url: str, seconds: float) -> list[tuple[float, np.ndarray]]:
+    """(arrival wall time, image) of each part of a multipart MJPEG stream."""
+    out = []
+    deadline = time.time() + seconds
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        assert "multipart/x-mixed-replace" in resp.headers["Content-Type"]
+        buffer = b""
+        while time.time() < deadline:
+            chunk = resp.read1(65536)
+            if not chunk:
+                break
+            buffer += chunk
+            while True:
+                m = re.search(rb"Content-Length: (\d+)\r\n\r\n", buffer)
+                if not m or len(buffer) < m.end() + int(m.group(1)):
+                    break
+                jpeg = buffer[m.end() : m.end() + int(m.group(1))]
+                buffer = buffer[m.end() + int(m.group(1)) :]
+                out.append((time.time(), cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)))
+    return out
+
+
+def test_headless_preview_serves_mjpeg_on_loopback(media_dir):
+    clip = media.make_clip(media_dir / "preview.mp4", n_frames=75, size=(640, 360))
+    cmd = [sys.executable, "-m", "streamer", "preview", str(clip.path), "--headless", "--port", "0",
+           "-c", "null"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        line = proc.stdout.readline()
+        m = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+        assert m, line + proc.stderr.read()
+        frames = read_mjpeg_frames(f"http://127.0.0.1:{m.group(1)}/stream", seconds=2.0)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    assert len(frames) >= 20  # ~25 fps played in real time
+    stamps = [read_stamp(image) for _, image in frames]
+    assert all(s is not None for s in stamps)
+    assert stamps == sorted(stamps)  # always newer frames
+    latency = np.array([arrival - s for (arrival, _), s in zip(frames, stamps, strict=True)])
+    assert np.median(latency) < 0.5, latency  # source-to-viewer, on a loaded 2-core machine
