@@ -27,6 +27,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "source.live": ("auto", "live", "file"),
     "pipeline.device": ("cpu", "cuda", "auto"),
     "progress": ("auto", "rich", "plain", "off"),
+    "smooth.mode": ("rts", "forward"),
 }
 
 Config = dict[str, Any]

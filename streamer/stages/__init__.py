@@ -47,6 +47,8 @@ class StageContext:
 STAGE_FACTORIES: dict[str, str] = {
     "detect": "streamer.stages.detect:build",
     "track": "streamer.stages.track:build",
+    "keypoints": "streamer.stages.keypoints:build",
+    "smooth": "streamer.stages.smooth:build",
 }
 
 
