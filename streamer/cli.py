@@ -67,6 +67,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="skeleton source (default: the one the npz names)")
     export.add_argument("--smplx", metavar="NPZ", help="SMPLX_NEUTRAL.npz (default: $STREAMER_SMPLX)")
 
+    blade = sub.add_parser("blade", help="BLADE checkpoint tools")
+    blade_sub = blade.add_subparsers(dest="blade_command", required=True, metavar="ACTION")
+    convert = blade_sub.add_parser("convert", help="epoch_2.pth -> safetensors (one-time, checked)")
+    convert.add_argument("src", metavar="SRC", help="the official epoch_2.pth")
+    convert.add_argument("dst", metavar="DST", help="output .safetensors")
+    convert.add_argument("--allow-unsafe-pickle", action="store_true",
+                         help="unpickle objects beyond the safe allow-list (only for a file you trust)")
+    blade_sub.add_parser("check", help="check the configured checkpoint's keys and shapes")
+
     batch = sub.add_parser("batch", help="process many clips, one output folder each")
     batch.add_argument("inputs", nargs="+", metavar="INPUT",
                        help="files, globs, or a .txt file listing paths/URLs")
@@ -197,7 +206,21 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "demo": cmd_demo, "doctor": cmd_doctor, "preview": cmd_preview,
+def cmd_blade(args: argparse.Namespace) -> int:
+    if args.blade_command == "check":
+        from streamer.doctor import check_blade
+
+        result = check_blade()
+        print(result.detail)
+        return 0 if result.ok else 1
+    from streamer.models.blade import convert_blade_checkpoint
+
+    check = convert_blade_checkpoint(args.src, args.dst, allow_unsafe_pickle=args.allow_unsafe_pickle)
+    print(f"wrote {args.dst}: {check.summary()}")
+    return 0
+
+
+COMMANDS = {"blade": cmd_blade, "run": cmd_run, "demo": cmd_demo, "doctor": cmd_doctor, "preview": cmd_preview,
             "batch": cmd_batch, "export": cmd_export}
 
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from streamer.errors import InputError
+
 
 @dataclass(frozen=True, slots=True)
 class Check:
@@ -128,15 +130,31 @@ def check_backends() -> list[Check]:
                      f"missing {smplx_file}: register at https://smpl-x.is.tue.mpg.de, download "
                      "'SMPL-X v1.1 (NPZ)' and put SMPLX_NEUTRAL.npz there (or set STREAMER_SMPLX). "
                      "The .pkl files need chumpy, which does not import on numpy 2: use the .npz"))
-    blade = _user_file("STREAMER_BLADE", models_dir() / "blade" / "epoch_2.pth")
-    out.append(Check("mesh", "BLADE checkpoint", blade.is_file(),
-                     f"{blade}" if blade.is_file() else
-                     f"missing {blade}: request epoch_2.pth from the BLADE authors (NVlabs/blade, "
-                     "non-commercial licence) and put it there (or set STREAMER_BLADE)"))
+    out.append(check_blade())
     ray = _version("ray")
     out.append(Check("batch", "ray", ray is not None,
                      f"ray {ray}" if ray else "optional: pip install -e .[ray] for `streamer batch --ray`"))
     return out
+
+
+def blade_checkpoint_path() -> Path:
+    return _user_file("STREAMER_BLADE", models_dir() / "blade" / "epoch_2.pth")
+
+
+def check_blade() -> Check:
+    """Is the BLADE checkpoint there, and do its keys and shapes fit the model? Reads no tensors."""
+    blade = blade_checkpoint_path()
+    if not blade.is_file():
+        return Check("mesh", "BLADE checkpoint", False,
+                     f"missing {blade}: request epoch_2.pth from the BLADE authors (NVlabs/blade, "
+                     "non-commercial licence) and put it there (or set STREAMER_BLADE)")
+    try:
+        from streamer.models.blade import check_blade_checkpoint
+
+        result = check_blade_checkpoint(blade)
+        return Check("mesh", "BLADE checkpoint", result.ok, f"{blade}: {result.summary()}")
+    except (ImportError, InputError) as exc:
+        return Check("mesh", "BLADE checkpoint", False, f"{blade}: {exc}")
 
 
 def run_checks() -> list[Check]:
