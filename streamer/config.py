@@ -28,6 +28,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "pipeline.device": ("cpu", "cuda", "auto"),
     "progress": ("auto", "rich", "plain", "off"),
     "smooth.mode": ("rts", "forward"),
+    "outputs.overlay.mesh_body": ("convex", "wooden", "smplx"),
 }
 
 Config = dict[str, Any]

@@ -206,6 +206,10 @@ def _build_sinks(config: Config, out_dir: Path, source: VideoSource) -> list[Sin
                         "preset": overlay["preset"],
                         "max_height": overlay["max_height"],
                     },
+                    meshes=overlay["meshes"],
+                    mesh_body=overlay["mesh_body"],
+                    mesh_alpha=overlay["mesh_alpha"],
+                    skeletons=overlay["skeletons"],
                 )
             )
         except ValueError as exc:
