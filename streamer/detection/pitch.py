@@ -36,6 +36,7 @@ import numpy as np
 from streamer.records import Detections
 
 _YCRCB_WEIGHTS = np.array([[0.5, 1.0, 1.0]], np.float32)
+_CHROMA_WEIGHTS = np.array([[0.0, 1.0, 1.0]], np.float32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,9 +48,11 @@ class PitchDetectorConfig:
     fg_threshold: float = 15.0  # YCrCb L1 distance from the local background that counts as foreground
     grass_hue: tuple[int, int] = (30, 95)  # OpenCV hue range (0..180) a grass background must have
     grass_min_sat: int = 40
+    shadow_chroma: float = 6.0  # darker-than-grass pixels within this chroma distance are shadow
     min_height_px: float = 10.0  # smallest player considered (at 720 rows)
     max_height_px: float = 260.0
     line_width_px: float = 3.0  # pitch lines up to about this wide are removed
+    limb_regrow_px: float = 3.0  # limbs thinner than a line grow back this far from the torso
     prior_min_samples: int = 40  # blobs seen before the perspective size prior is trusted
     prior_forget: float = 0.98  # per-frame forgetting of the size prior (camera zooms)
     split_width_ratio: float = 0.75  # blob wider than this × height is tried for a split
@@ -145,13 +148,18 @@ class PitchDetector:
         pitch = cv2.resize(pitch_small, (w, h), interpolation=cv2.INTER_NEAREST)
         # foreground: far from the local background
         bg = cv2.resize(bg_small, (w, h), interpolation=cv2.INTER_LINEAR)
-        diff = cv2.absdiff(cv2.cvtColor(image, cv2.COLOR_RGB2YCrCb), cv2.cvtColor(bg, cv2.COLOR_RGB2YCrCb))
+        ycc, ycc_bg = cv2.cvtColor(image, cv2.COLOR_RGB2YCrCb), cv2.cvtColor(bg, cv2.COLOR_RGB2YCrCb)
+        diff = cv2.absdiff(ycc, ycc_bg)
         # L1 distance in YCrCb with luma at half weight (shadows and mowing stripes change
         # brightness more than colour); YCrCb is linear, and the whole distance stays in
         # OpenCV's saturating uint8 path
         dist = cv2.transform(diff, _YCRCB_WEIGHTS)
         _, fg = cv2.threshold(dist, cfg.fg_threshold, 255, cv2.THRESH_BINARY)
-        fg = cv2.bitwise_and(fg, pitch)
+        # a cast shadow is grass, only darker: same chroma, lower luma
+        chroma = cv2.transform(diff, _CHROMA_WEIGHTS)
+        shadow = cv2.bitwise_and(cv2.compare(ycc[..., 0], ycc_bg[..., 0], cv2.CMP_LT),
+                                 cv2.compare(chroma, cfg.shadow_chroma, cv2.CMP_LT))
+        fg = cv2.bitwise_and(cv2.bitwise_and(fg, cv2.bitwise_not(shadow)), pitch)
         return pitch, fg
 
     @staticmethod
@@ -178,12 +186,14 @@ class PitchDetector:
         unit = frame_h / 720.0
         lw = max(2, int(round(cfg.line_width_px * unit)) + 1)
         core = cv2.morphologyEx(fg, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (lw, lw + 2)))
-        # regrow mostly vertically: legs and heads continue a torso up and down, while a
-        # regrowth sideways would re-attach the pitch line a player stands on
-        steps = max(2, int(round(5 * unit)))
+        # regrow limbs: a few steps in every direction (arms, spread legs), then further up
+        # and down only (legs, heads), so that a pitch line a player stands on is
+        # re-attached by a few pixels at most
         vertical, square = np.ones((3, 1), np.uint8), np.ones((3, 3), np.uint8)
-        grown = cv2.dilate(core, square) & fg
-        for _ in range(steps):
+        grown = core
+        for _ in range(max(1, int(round(cfg.limb_regrow_px * unit)))):
+            grown = cv2.dilate(grown, square) & fg
+        for _ in range(max(2, int(round(5 * unit)))):
             grown = cv2.dilate(grown, vertical) & fg
         return grown
 
@@ -209,6 +219,8 @@ class PitchDetector:
         foot_y = np.clip((boxes[:, 3] - 1).astype(int), 0, h - 1)
         on_pitch = self.inner_pitch[foot_y, foot_x] > 0
         boxes, fill = boxes[on_pitch], fill[on_pitch]
+        marking = _line_fragments(image, fg, boxes)
+        boxes, fill = boxes[~marking], fill[~marking]
         if len(boxes) == 0:
             return Detections.empty()
         foot = boxes[:, 3]
@@ -264,8 +276,10 @@ class PitchDetector:
             lo, hi = max(1, centre - int(unit / 3)), min(span - 1, centre + int(unit / 3))
             cuts.append(lo + int(np.argmin(profile[lo:hi])) if hi > lo else centre)
         cuts.append(span)
-        if axis == 0 and min(profile[c] for c in cuts[1:-1]) > 0.35 * profile.max():
-            return [(box, fill)]  # no waist-like valley: one tall player, not two stacked
+        # cut only at a real valley: one tall player is not two stacked ones, and a player
+        # widened by the line he stands on is not two side by side
+        if min(profile[c] for c in cuts[1:-1]) > (0.35 if axis == 0 else 0.5) * profile.max():
+            return [(box, fill)]
         parts = []
         for a, b in zip(cuts[:-1], cuts[1:], strict=True):
             if b - a < 2:
@@ -275,6 +289,31 @@ class PitchDetector:
             else:
                 parts.append(_tight(mask, x1, y1 + a, x2, y1 + b))
         return [p for p in parts if p is not None]
+
+
+def _line_fragments(image: np.ndarray, fg: np.ndarray, boxes: np.ndarray, white_share: float = 0.7,
+                    attached_share: float = 0.5) -> np.ndarray:
+    """(N,) bool: boxes that hold a piece of a pitch marking rather than a player.
+
+    A marking piece is almost all line-white (bright, unsaturated) and its foreground
+    carries on outside the box (the rest of the line or circle); a player has skin, hair,
+    shorts and boots, and stands apart from other foreground unless on a line.
+    """
+    out = np.zeros(len(boxes), bool)
+    h_img, w_img = fg.shape
+    for i, (x1, y1, x2, y2) in enumerate(boxes.astype(int)):
+        crop = image[y1:y2, x1:x2]
+        mask = fg[y1:y2, x1:x2] > 0
+        if crop.size == 0 or not mask.any():
+            continue
+        hsv = cv2.cvtColor(np.ascontiguousarray(crop), cv2.COLOR_RGB2HSV)[mask]
+        if ((hsv[:, 1] < 70) & (hsv[:, 2] > 150)).mean() < white_share:
+            continue
+        pad = max(3, (y2 - y1) // 2)
+        wx1, wy1, wx2, wy2 = max(0, x1 - pad), max(0, y1 - pad), min(w_img, x2 + pad), min(h_img, y2 + pad)
+        around = int((fg[wy1:wy2, wx1:wx2] > 0).sum()) - int(mask.sum())
+        out[i] = around > attached_share * mask.sum()
+    return out
 
 
 def _tight(mask: np.ndarray, x1: int, y1: int, x2: int, y2: int) -> tuple[np.ndarray, float] | None:

@@ -43,14 +43,16 @@ class TrackerConfig:
     appearance_momentum: float = 0.9  # EMA of a track's descriptor
     min_hits: int = 3  # updates before a track is confirmed
     max_age_s: float = 1.5  # a track unseen this long is deleted
+    coast_s: float = 0.0  # a confirmed track missed this long is still output, at its prediction
     camera_motion: bool = True
 
 
 class _Track:
-    __slots__ = ("kf", "hist", "hits", "last_time", "player_id", "score", "updated")
+    __slots__ = ("kf", "hist", "hits", "last_time", "player_id", "score", "updated", "box")
 
     def __init__(self, box: np.ndarray, score: float, hist: np.ndarray, time_s: float) -> None:
         self.kf = BoxKalman(box)
+        self.box = np.asarray(box, np.float64)
         self.hist = hist
         self.hits = 1
         self.last_time = time_s
@@ -60,6 +62,7 @@ class _Track:
 
     def update(self, box: np.ndarray, score: float, hist: np.ndarray, time_s: float, momentum: float) -> None:
         self.kf.update(box, score)
+        self.box = np.asarray(box, np.float64)
         if hist.sum() > 0:
             self.hist = hist if self.hist.sum() == 0 else momentum * self.hist + (1 - momentum) * hist
         self.hits += 1
@@ -147,11 +150,15 @@ class ByteTracker:
                 self._next_id += 1
             alive.append(t)
         self.tracks = alive
-        out = [t for t in alive if t.player_id and t.updated]
+        # confirmed tracks seen now, and those missed for at most coast_s (a player hidden in a
+        # merged blob for a moment) at their predicted box with a zero score
+        out = [t for t in alive if t.player_id and (t.updated or time_s - t.last_time <= cfg.coast_s)]
         if not out:
             return Tracks.empty()
         return Tracks(
             np.array([t.player_id for t in out], np.int64),
-            np.array([t.kf.xyxy for t in out], np.float32),
-            np.array([t.score for t in out], np.float32),
+            # the matched detection's box: the filter's estimate lags a player who changes pace,
+            # and for a 20 px player a few pixels of lag is a large share of the box
+            np.array([t.box if t.updated else t.kf.xyxy for t in out], np.float32),
+            np.array([t.score if t.updated else 0.0 for t in out], np.float32),
         )
