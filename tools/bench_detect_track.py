@@ -2,7 +2,7 @@
 
 Frames are decoded and resized to 1280x720 up front, so only detection and
 tracking are timed. Input: a clip (default: the shared Bundesliga clip when
-present, else the demo scene).
+present, else a synthetic broadcast clip).
 
 Usage: python tools/bench_detect_track.py [--clip CLIP] [--frames 200] [--repeat 3]
 """
@@ -26,9 +26,9 @@ SHARED_CLIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "clips" 
 
 def load_frames(clip: Path | None, n: int) -> list[np.ndarray]:
     if clip is None:
-        from streamer.demo import render_frame
+        from streamer.synth import SynthConfig, generate
 
-        return [render_frame(i, 25.0, 1280, 720) for i in range(n)]
+        return [image for image, _ in generate(SynthConfig(seconds=n / 25.0))]
     frames = []
     with av.open(str(clip)) as container:
         for frame in container.decode(video=0):
@@ -45,7 +45,8 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     frames = load_frames(args.clip, args.frames)
-    print(f"input: {args.clip or 'demo scene'}, {len(frames)} frames at 1280x720, cv2 threads {cv2.getNumThreads()}")
+    source = args.clip or "synthetic broadcast clip"
+    print(f"input: {source}, {len(frames)} frames at 1280x720, cv2 threads {cv2.getNumThreads()}")
     runs = []
     for _ in range(args.repeat):
         detector, tracker = PitchDetector(), ByteTracker()

@@ -13,7 +13,7 @@ looped 10× (remuxed, not re-encoded): the ratio must stay ≤ 1.2 (bounded queu
 nothing kept per frame).
 
 Usage: python tools/bench_plumbing.py [--clip CLIP] [--runs 5] [--seconds 60]
-Without --clip a 720p clip of the demo scene is synthesised (cached in /tmp).
+Without --clip a 720p synthetic broadcast clip is made (cached in /tmp).
 """
 
 from __future__ import annotations
@@ -44,14 +44,15 @@ print(n)
 
 
 def make_clip(path: Path, seconds: float, size=(1280, 720), fps: float = 25.0) -> Path:
-    """The demo scene at 720p; frames repeat every 2 s to keep synthesis quick."""
+    """The synthetic broadcast scene at 720p; frames repeat every 2 s to keep synthesis quick."""
     import numpy as np
 
-    from streamer.demo import render_frame
     from streamer.io.video_writer import VideoWriter
+    from streamer.synth import ClipGenerator, SynthConfig
 
     period = int(2 * fps)
-    cache = [render_frame(i, fps, *size) for i in range(period)]
+    generator = ClipGenerator(SynthConfig(width=size[0], height=size[1], fps=fps, seconds=2.0))
+    cache = [generator.frame(i)[0] for i in range(period)]
     writer = VideoWriter(path, fps=fps)
     rng = np.random.default_rng(0)
     for i in range(int(seconds * fps)):
