@@ -29,6 +29,9 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "progress": ("auto", "rich", "plain", "off"),
     "smooth.mode": ("rts", "forward"),
     "outputs.overlay.mesh_body": ("convex", "wooden", "smplx"),
+    "mesh.backend": ("fit", "blade"),
+    "mesh.body_model": ("auto", "smplx", "mannequin"),
+    "mesh.blade.dtype": ("bf16", "fp16", "fp32"),
 }
 
 Config = dict[str, Any]

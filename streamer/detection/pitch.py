@@ -36,7 +36,6 @@ import numpy as np
 from streamer.records import Detections
 
 _YCRCB_WEIGHTS = np.array([[0.5, 1.0, 1.0]], np.float32)
-_CHROMA_WEIGHTS = np.array([[0.0, 1.0, 1.0]], np.float32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +47,6 @@ class PitchDetectorConfig:
     fg_threshold: float = 15.0  # YCrCb L1 distance from the local background that counts as foreground
     grass_hue: tuple[int, int] = (30, 95)  # OpenCV hue range (0..180) a grass background must have
     grass_min_sat: int = 40
-    shadow_chroma: float = 6.0  # darker-than-grass pixels within this chroma distance are shadow
     min_height_px: float = 10.0  # smallest player considered (at 720 rows)
     max_height_px: float = 260.0
     line_width_px: float = 3.0  # pitch lines up to about this wide are removed
@@ -148,18 +146,13 @@ class PitchDetector:
         pitch = cv2.resize(pitch_small, (w, h), interpolation=cv2.INTER_NEAREST)
         # foreground: far from the local background
         bg = cv2.resize(bg_small, (w, h), interpolation=cv2.INTER_LINEAR)
-        ycc, ycc_bg = cv2.cvtColor(image, cv2.COLOR_RGB2YCrCb), cv2.cvtColor(bg, cv2.COLOR_RGB2YCrCb)
-        diff = cv2.absdiff(ycc, ycc_bg)
+        diff = cv2.absdiff(cv2.cvtColor(image, cv2.COLOR_RGB2YCrCb), cv2.cvtColor(bg, cv2.COLOR_RGB2YCrCb))
         # L1 distance in YCrCb with luma at half weight (shadows and mowing stripes change
         # brightness more than colour); YCrCb is linear, and the whole distance stays in
         # OpenCV's saturating uint8 path
         dist = cv2.transform(diff, _YCRCB_WEIGHTS)
         _, fg = cv2.threshold(dist, cfg.fg_threshold, 255, cv2.THRESH_BINARY)
-        # a cast shadow is grass, only darker: same chroma, lower luma
-        chroma = cv2.transform(diff, _CHROMA_WEIGHTS)
-        shadow = cv2.bitwise_and(cv2.compare(ycc[..., 0], ycc_bg[..., 0], cv2.CMP_LT),
-                                 cv2.compare(chroma, cfg.shadow_chroma, cv2.CMP_LT))
-        fg = cv2.bitwise_and(cv2.bitwise_and(fg, cv2.bitwise_not(shadow)), pitch)
+        fg = cv2.bitwise_and(fg, pitch)
         return pitch, fg
 
     @staticmethod

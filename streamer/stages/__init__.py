@@ -49,6 +49,8 @@ STAGE_FACTORIES: dict[str, str] = {
     "track": "streamer.stages.track:build",
     "keypoints": "streamer.stages.keypoints:build",
     "smooth": "streamer.stages.smooth:build",
+    "mesh": "streamer.stages.mesh:build",
+    "calibrate": "streamer.stages.calibrate:build", "soccer": "streamer.stages.soccer:build",
 }
 
 

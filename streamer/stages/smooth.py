@@ -93,4 +93,25 @@ def build(config: dict[str, Any], context: StageContext) -> SmoothStage:
     section = config.get("smooth")
     if not isinstance(section, dict):
         raise ConfigError("the smooth stage needs a 'smooth:' config section")
-    return SmoothStage(SmoothingParams.from_config(section))
+    mesh = config.get("mesh") or {}
+    joints = _BodyJoints(str(mesh.get("body_model", "auto")), str(mesh.get("smplx_path", "")) or None)
+    return SmoothStage(SmoothingParams.from_config(section), joints_fn=joints)
+
+
+class _BodyJoints:
+    """The smoothed parameters' body joints, from the body model the mesh stage uses.
+
+    Loaded on first use, so a run whose packets carry no bodies never imports torch here.
+    """
+
+    def __init__(self, body_model: str, smplx_path: str | None) -> None:
+        self.body_model, self.smplx_path = body_model, smplx_path
+        self._skeleton: Any = None
+
+    def __call__(self, betas: Any, global_orient: Any, body_pose: Any, transl: Any) -> Any:
+        if self._skeleton is None:
+            from streamer.body import load_body_model
+            from streamer.fitting.skeleton import FitSkeleton
+
+            self._skeleton = FitSkeleton(load_body_model(self.body_model, smplx_path=self.smplx_path))
+        return self._skeleton.joints_np(betas, global_orient, body_pose, transl)
