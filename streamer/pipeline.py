@@ -223,12 +223,12 @@ class Pipeline:
     def __init__(self, config: Config | None = None) -> None:
         self.config = config if config is not None else load_config()
 
-    def _build_stages(self, source: VideoSource) -> list[Stage]:
+    def _build_stages(self, source: VideoSource, out_dir: Path) -> list[Stage]:
         pipe = self.config["pipeline"]
         device = pipe["device"]
         if device == "auto":
             device = "cpu"  # resolved by the model stages that can use a GPU
-        context = StageContext(device=device, fps=source.info.fps)
+        context = StageContext(device=device, fps=source.info.fps, out_dir=out_dir)
         return [build_stage(name, self.config, context) for name in pipe["stages"]]
 
     def run(
@@ -250,7 +250,7 @@ class Pipeline:
         source = open_source(input_uri, config["source"])
         try:
             out = prepare_output_dir(Path(out_dir) if out_dir else default_out_dir(input_uri))
-            stages = self._build_stages(source)
+            stages = self._build_stages(source, out)
             sinks = _build_sinks(config, out, source) + list(extra_sinks or [])
         except BaseException:
             source.close()

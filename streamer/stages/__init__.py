@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from streamer.errors import ConfigError
@@ -41,6 +42,7 @@ class StageContext:
 
     device: str  # "cpu" | "cuda"
     fps: float | None  # nominal input rate (informational; use Frame.time_s for time)
+    out_dir: Path | None = None  # the run's output folder, for stages that write reports at flush
 
 
 #: stage name -> "module:factory"; each factory is ``f(config, context) -> Stage``
