@@ -192,10 +192,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
 def cmd_batch(args: argparse.Namespace) -> int:
     from streamer.batch import run_batch
 
-    if args.ray:
-        raise StreamerError("--ray is not available in this version yet; run without it to "
-                            "process the clips one by one")
-    return run_batch(args.inputs, Path(args.out), _config_from_args(args))
+    return run_batch(args.inputs, Path(args.out), _config_from_args(args), ray_address=args.ray)
 
 
 def cmd_export(args: argparse.Namespace) -> int:

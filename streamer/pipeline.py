@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 from streamer import __version__
 from streamer.config import Config, config_digest, load_config
-from streamer.errors import OutputError, StreamerError, StreamError
+from streamer.errors import ConfigError, OutputError, StreamerError, StreamError
 from streamer.io.atomic import write_json
 from streamer.io.source import VideoSource, open_source, parse_input
 from streamer.progress import make_progress
@@ -226,8 +226,15 @@ class Pipeline:
     def _build_stages(self, source: VideoSource, out_dir: Path) -> list[Stage]:
         pipe = self.config["pipeline"]
         device = pipe["device"]
-        if device == "auto":
-            device = "cpu"  # resolved by the model stages that can use a GPU
+        if device != "cpu" and pipe["stages"]:
+            import torch  # only when a GPU was asked for
+
+            has_cuda = torch.cuda.is_available()
+            if device == "cuda" and not has_cuda:
+                raise ConfigError("--device cuda: no CUDA device is visible to torch (use --device cpu)")
+            device = "cuda" if has_cuda else "cpu"
+        elif device == "auto":
+            device = "cpu"
         context = StageContext(device=device, fps=source.info.fps, out_dir=out_dir)
         return [build_stage(name, self.config, context) for name in pipe["stages"]]
 
@@ -249,8 +256,9 @@ class Pipeline:
         t_start = time.perf_counter()
         source = open_source(input_uri, config["source"])
         try:
-            out = prepare_output_dir(Path(out_dir) if out_dir else default_out_dir(input_uri))
-            stages = self._build_stages(source, out)
+            out = Path(out_dir) if out_dir else default_out_dir(input_uri)
+            stages = self._build_stages(source, out)  # a config error leaves no folder behind
+            prepare_output_dir(out)
             sinks = _build_sinks(config, out, source) + list(extra_sinks or [])
         except BaseException:
             source.close()
