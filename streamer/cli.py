@@ -1,4 +1,4 @@
-"""Command line: ``streamer run | demo | doctor | preview | batch | export``.
+"""Command line: ``streamer run | demo | doctor | preview | batch | export | calibrate | blade``.
 
 Exit codes: 0 done; 1 the stream broke mid-way (outputs keep every frame decoded
 before the break) or some batch clips failed; 2 bad input, config or output
@@ -58,6 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("--headless", action="store_true", help="serve MJPEG instead of a window")
     preview.add_argument("--port", type=int, default=8765, help="MJPEG port on 127.0.0.1")
     _add_config_args(preview)
+
+    calibrate = sub.add_parser("calibrate", help="save a frame with a pixel grid and the pitch landmarks, "
+                                                 "to pick manual calibration points")
+    calibrate.add_argument("input", metavar="INPUT", help="video file or URL")
+    calibrate.add_argument("-o", "--out", metavar="OUT", default="runs/calibrate", help="output folder")
+    calibrate.add_argument("--frame", type=int, default=0, metavar="N", help="frame index (0-based, as in tracks.csv)")
+    calibrate.add_argument("--grid", type=int, default=50, metavar="PX", help="grid spacing in pixels")
+    _add_config_args(calibrate)
 
     export = sub.add_parser("export", help="convert a player's motion to other formats")
     export.add_argument("format", choices=("bvh",), help="output format")
@@ -195,6 +203,19 @@ def cmd_batch(args: argparse.Namespace) -> int:
     return run_batch(args.inputs, Path(args.out), _config_from_args(args), ray_address=args.ray)
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from streamer.soccer.calib_tool import calibration_frame
+
+    config = _config_from_args(args)
+    cal = config["calibrate"]
+    points = cal["manual_points"] if cal["manual_points"] and cal["manual_frame"] == args.frame else None
+    written, snippet = calibration_frame(args.input, Path(args.out), args.frame, args.grid, config["source"], points)
+    for path in written:
+        print(f"wrote {path}")
+    print(snippet)
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from streamer.export import export_bvh
 
@@ -218,7 +239,7 @@ def cmd_blade(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"blade": cmd_blade, "run": cmd_run, "demo": cmd_demo, "doctor": cmd_doctor, "preview": cmd_preview,
-            "batch": cmd_batch, "export": cmd_export}
+            "batch": cmd_batch, "export": cmd_export, "calibrate": cmd_calibrate}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,6 +32,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "mesh.backend": ("fit", "blade"),
     "mesh.body_model": ("auto", "smplx", "mannequin"),
     "mesh.blade.dtype": ("bf16", "fp16", "fp32"),
+    "batch.runner": ("auto", "ray", "local"),
 }
 
 Config = dict[str, Any]

@@ -39,16 +39,17 @@ def test_batch_runs_clips_reports_failures_and_resumes(media_dir, tmp_path):
     listing = tmp_path / "list.txt"
     listing.write_text(f"# clips\n{a}\n{broken}\n")
     out = tmp_path / "batch"
-    proc = run_cli("batch", str(listing), str(b), "-o", str(out), "-c", "null")
+    local = ("--set", "batch.runner=local")  # Ray itself is covered in test_batch.py
+    proc = run_cli("batch", str(listing), str(b), "-o", str(out), "-c", "null", *local)
     assert proc.returncode == 1
     clips = {c["input"]: c for c in json.loads((out / "batch.json").read_text())["clips"]}
     assert clips[str(a)]["status"] == "completed" and clips[str(b)]["status"] == "completed"
     assert clips[str(broken)]["status"] == "failed" and "not a video" in clips[str(broken)]["error"]
-    proc = run_cli("batch", str(a), str(b), "-o", str(out), "-c", "null")
+    proc = run_cli("batch", str(a), str(b), "-o", str(out), "-c", "null", *local)
     assert proc.returncode == 0
     statuses = [c["status"] for c in json.loads((out / "batch.json").read_text())["clips"]]
     assert statuses == ["skipped", "skipped"]
-    proc = run_cli("batch", str(a), "-o", str(out), "-c", "null", "--max-frames", "2")
+    proc = run_cli("batch", str(a), "-o", str(out), "-c", "null", "--max-frames", "2", *local)
     assert json.loads((out / "batch.json").read_text())["clips"][0]["status"] == "completed"
 
 

@@ -35,6 +35,7 @@ TRACKS_COLUMNS: tuple[str, ...] = (
     "pitch_x",
     "pitch_y",
     "speed_mps",
+    "flags",
 )
 
 
@@ -48,6 +49,7 @@ JOINTS_COLUMNS: tuple[str, ...] = (
     "z",
     "pitch_x",
     "pitch_y",
+    "pitch_z",
     "u",
     "v",
     "confidence",
@@ -129,17 +131,21 @@ class TracksCsvSink:
             track_id = int(tracks.track_id[i])
             x1, y1, x2, y2 = (float(v) for v in tracks.xyxy_px[i])
             team = pitch_x = pitch_y = speed = None
+            flags = ""
             j = metric_row.get(track_id)
             if metrics is not None and j is not None:
+                from streamer.stages.soccer import describe_flags
+
                 team = int(metrics.team[j]) if metrics.team[j] >= 0 else None
                 pitch_x, pitch_y = (_finite(v) for v in metrics.pitch_xy_m[j])
                 speed = _finite(metrics.speed_mps[j])
+                flags = describe_flags(int(metrics.flags[j]))
             rows.append(
                 (
                     str(frame.index), time_txt, str(track_id), _cell(team, 0),
                     _cell(x1, 2), _cell(y1, 2), _cell(x2, 2), _cell(y2, 2),
                     _cell(float(tracks.score[i]), 4),
-                    _cell(pitch_x, 3), _cell(pitch_y, 3), _cell(speed, 3),
+                    _cell(pitch_x, 3), _cell(pitch_y, 3), _cell(speed, 3), flags,
                 )
             )
         self.writer.write_rows(rows)
@@ -155,7 +161,8 @@ class JointsCsvSink:
     """Writes ``joints.csv``: one row per player per frame per body joint (long format).
 
     x, y, z are camera-frame metres; u, v the joint projected with the fit's
-    intrinsics; pitch_x, pitch_y come from the soccer stage when a calibration exists.
+    intrinsics; pitch_x, pitch_y, pitch_z (z up) come from the soccer stage when a
+    calibration exists.
     """
 
     name = "joints_csv"
@@ -213,13 +220,13 @@ class JointsCsvSink:
                     flags.append(FLAG_SMALL_BOX)
                 if moved is not None and moved[j] > self.outlier_m:
                     flags.append(FLAG_FILTER_OUTLIER)
-                px = py = None
+                px = py = pz = None
                 if pitch is not None and j < len(pitch):
-                    px, py = _finite(pitch[j, 0]), _finite(pitch[j, 1])
+                    px, py, pz = (_finite(c) for c in pitch[j])
                 x, y, z = (float(c) for c in joints[i, j])
                 rows.append((
                     frame, time_txt, str(track_id), names[j], _cell(x, 4), _cell(y, 4), _cell(z, 4),
-                    _cell(px, 3), _cell(py, 3), _cell(u, 2), _cell(v, 2), _cell(conf, 3), "|".join(flags),
+                    _cell(px, 3), _cell(py, 3), _cell(pz, 3), _cell(u, 2), _cell(v, 2), _cell(conf, 3), "|".join(flags),
                 ))
         self.writer.write_rows(rows)
 

@@ -120,7 +120,12 @@ class OverlaySink:
             from streamer.pose.draw import draw_skeletons
 
             image = draw_skeletons(image, packet.keypoints, min_conf=0.3)
-        return draw_tracks(image, packet)
+        image = draw_tracks(image, packet)
+        if packet.calibration is not None or packet.metrics is not None:
+            from streamer.soccer.overlay import draw_soccer_layer
+
+            image = draw_soccer_layer(image, packet)
+        return image
 
     def write(self, packet: Packet) -> None:
         frame = packet.frame

@@ -1,0 +1,266 @@
+"""White pitch lines in a broadcast frame: a thin line mask, its distance field, straight lines.
+
+Shape legend: ``H, W`` frame size; ``N`` player boxes; ``S`` Hough segments; ``L`` lines.
+
+1. **Pitch mask.** Grass colour on a median-filtered, downscaled frame (players and
+   lines vanish in the median), its largest region, grown a little so the touchlines
+   on its border stay in.
+2. **Line pixels.** White-top-hat of the darkest RGB channel (white is bright in all
+   three, grass is dark in red and blue) with a disc a few line widths wide: bright
+   structures narrower than the disc, inside the pitch, outside the player boxes.
+   Thinned to one-pixel centre lines, so a distance to the mask is a distance to a
+   line's centre.
+3. **Straight lines** for the from-scratch fit: probabilistic Hough segments merged
+   into lines and refitted by total least squares on the mask pixels near them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class LineMaskConfig:
+    """Pixel sizes are for a 720-row frame and scale with the frame height."""
+
+    tophat_px: float = 11.0  # disc of the top-hat: lines narrower than this pass, torsos do not
+    min_contrast: float = 18.0  # darkest-channel brightness above the local grass (0-255)
+    grass_hue: tuple[int, int] = (30, 95)  # OpenCV hue range (0..180) of grass
+    grass_min_sat: int = 40
+    pitch_grow_px: float = 8.0  # the pitch region is grown by this (touchlines lie on its edge)
+    box_grow: float = 0.25  # player boxes are grown by this fraction before they are cut out
+    max_box_height_ratio: float = 2.5  # boxes taller than this x the median box are not players
+    ring_px: float = 5.0  # a line pixel needs grass on a ring of this radius around it...
+    ring_grass_frac: float = 0.5  # ...over at least this fraction (rejects board and roof edges)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class LineImage:
+    """One frame's line evidence.
+
+    Attributes:
+        mask: (H, W) uint8, 255 on the one-pixel centre lines of the white markings.
+        pitch: (H, W) uint8, 255 on the pitch (grass) region.
+        distance_px: (H, W) float32 distance of every pixel to the nearest line pixel.
+        nearest_xy_px: (H, W, 2) int32 column and row of that nearest line pixel ((-1, -1)
+            when the mask is empty). In the project's continuous pixel coordinates (boxes,
+            keypoints, homographies) pixel (i, j) spans [i, i + 1) x [j, j + 1): its centre
+            is at (i + 0.5, j + 0.5).
+        normal_xy: (H, W, 2) float32 unit normal of the line through each line pixel (from
+            the structure tensor of the mask; meaningful on line pixels only).
+    """
+
+    mask: np.ndarray
+    pitch: np.ndarray
+    distance_px: np.ndarray
+    nearest_xy_px: np.ndarray
+    normal_xy: np.ndarray
+
+    @property
+    def num_pixels(self) -> int:
+        return int(np.count_nonzero(self.mask))
+
+
+def pitch_mask(image: np.ndarray, cfg: LineMaskConfig) -> np.ndarray:
+    """(H, W) uint8 0/255: the largest grass region of an RGB frame (all zeros if none)."""
+    h, w = image.shape[:2]
+    scale = 0.125
+    small = cv2.resize(image, (max(8, int(w * scale)), max(8, int(h * scale))), interpolation=cv2.INTER_AREA)
+    k = max(3, int(61 * (h / 720.0) * scale) | 1)
+    hsv = cv2.cvtColor(cv2.medianBlur(small, k), cv2.COLOR_RGB2HSV)
+    grass = (
+        (hsv[..., 0] >= cfg.grass_hue[0])
+        & (hsv[..., 0] <= cfg.grass_hue[1])
+        & (hsv[..., 1] >= cfg.grass_min_sat)
+    ).astype(np.uint8) * 255
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(grass, connectivity=8)
+    if n <= 1:
+        return np.zeros((h, w), np.uint8)
+    biggest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    if stats[biggest, cv2.CC_STAT_AREA] < 0.05 * grass.size:
+        return np.zeros((h, w), np.uint8)
+    region = np.where(labels == biggest, 255, 0).astype(np.uint8)
+    region = cv2.morphologyEx(region, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
+    region = cv2.resize(region, (w, h), interpolation=cv2.INTER_LINEAR)
+    grow = max(1, int(round(cfg.pitch_grow_px * h / 720.0)))
+    region = cv2.dilate(region, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
+    return np.where(region > 127, 255, 0).astype(np.uint8)
+
+
+def line_pixels(
+    image: np.ndarray, boxes_xyxy: np.ndarray | None, cfg: LineMaskConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """Line centre pixels and the pitch mask of an RGB frame.
+
+    Args:
+        image: (H, W, 3) uint8 RGB.
+        boxes_xyxy: (N, 4) player boxes (pixels) whose inside is not searched, or None.
+
+    Returns:
+        lines: (H, W) uint8 0/255 thinned line mask.
+        pitch: (H, W) uint8 0/255 pitch mask.
+    """
+    h, w = image.shape[:2]
+    pitch = pitch_mask(image, cfg)
+    r, g, b = cv2.split(image)
+    darkest = cv2.min(cv2.min(r, g), b)
+    k = max(3, int(round(cfg.tophat_px * h / 720.0)) | 1)
+    tophat = cv2.morphologyEx(darkest, cv2.MORPH_TOPHAT, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    mask = np.where((tophat >= cfg.min_contrast) & (pitch > 0), 255, 0).astype(np.uint8)
+    # a painted line has grass on both sides; the edge of a board, a roof or a stand does not
+    hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV)
+    grass = (
+        (hsv[..., 0] >= cfg.grass_hue[0])
+        & (hsv[..., 0] <= cfg.grass_hue[1])
+        & (hsv[..., 1] >= cfg.grass_min_sat)
+    ).astype(np.float32)
+    r = max(4, int(round(cfg.ring_px * h / 720.0)))
+    ring = np.zeros((2 * r + 1, 2 * r + 1), np.uint8)
+    cv2.circle(ring, (r, r), r, 1, 1)
+    ring_frac = cv2.filter2D(grass, -1, ring.astype(np.float32) / ring.sum(), borderType=cv2.BORDER_REPLICATE)
+    mask[ring_frac < cfg.ring_grass_frac] = 0
+    if boxes_xyxy is not None and len(boxes_xyxy):
+        b = np.asarray(boxes_xyxy, np.float64).reshape(-1, 4)
+        # only player-sized boxes hide lines: a detector's box around a goal or a board would
+        # wipe out the very lines the calibration needs
+        height = b[:, 3] - b[:, 1]
+        b = b[height <= cfg.max_box_height_ratio * np.median(height)]
+        gw, gh = cfg.box_grow * (b[:, 2] - b[:, 0]), cfg.box_grow * (b[:, 3] - b[:, 1])
+        x1 = np.clip(b[:, 0] - gw / 2, 0, w).astype(int)
+        x2 = np.clip(np.ceil(b[:, 2] + gw / 2), 0, w).astype(int)
+        y1 = np.clip(b[:, 1] - gh / 2, 0, h).astype(int)
+        y2 = np.clip(np.ceil(b[:, 3] + gh / 4), 0, h).astype(int)  # feet stand on lines: grow less down
+        for a, c, d, e in zip(x1, y1, x2, y2, strict=True):
+            mask[c:e, a:d] = 0
+    return cv2.ximgproc.thinning(mask), pitch
+
+
+def line_image(image: np.ndarray, boxes_xyxy: np.ndarray | None, cfg: LineMaskConfig) -> LineImage:
+    """The :class:`LineImage` of an RGB frame (``boxes_xyxy`` (N, 4) players to ignore)."""
+    mask, pitch = line_pixels(image, boxes_xyxy, cfg)
+    h, w = mask.shape
+    nearest = np.full((h, w, 2), -1, np.int32)
+    if not mask.any():
+        return LineImage(
+            mask, pitch, np.full((h, w), np.inf, np.float32), nearest, np.zeros((h, w, 2), np.float32)
+        )
+    inverted = np.where(mask > 0, 0, 255).astype(np.uint8)
+    dist, labels = cv2.distanceTransformWithLabels(inverted, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL)
+    # DIST_LABEL_PIXEL numbers the zero pixels from 1 in raster order
+    flat = np.flatnonzero(mask.ravel() > 0)
+    src = flat[labels.ravel() - 1]
+    nearest[..., 0] = (src % w).reshape(h, w)
+    nearest[..., 1] = (src // w).reshape(h, w)
+    return LineImage(mask, pitch, dist, nearest, line_normals(mask))
+
+
+def line_normals(mask: np.ndarray, window_px: int = 7) -> np.ndarray:
+    """(H, W, 2) float32 unit normals of a line mask, from its structure tensor over a window."""
+    soft = cv2.blur(mask.astype(np.float32) / 255.0, (3, 3))
+    gx = cv2.Sobel(soft, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(soft, cv2.CV_32F, 0, 1, ksize=3)
+    size = (window_px, window_px)
+    jxx, jxy, jyy = cv2.blur(gx * gx, size), cv2.blur(gx * gy, size), cv2.blur(gy * gy, size)
+    # the dominant gradient orientation: across the line
+    angle = 0.5 * np.arctan2(2 * jxy, jxx - jyy)
+    return np.dstack([np.cos(angle), np.sin(angle)]).astype(np.float32)
+
+
+def _tls_line(xy: np.ndarray) -> np.ndarray:
+    """(3,) line a x + b y + c = 0 with (a, b) unit, fitted to (M, 2) points by total least squares."""
+    centre = xy.mean(axis=0)
+    _, _, vt = np.linalg.svd(xy - centre, full_matrices=False)
+    normal = vt[1]
+    return np.array([normal[0], normal[1], -normal @ centre])
+
+
+def straight_lines(
+    mask: np.ndarray, min_length_frac: float = 0.06, max_lines: int = 12
+) -> tuple[np.ndarray, np.ndarray]:
+    """Straight lines in a thinned line mask, longest support first.
+
+    Args:
+        mask: (H, W) uint8 line mask.
+        min_length_frac: shortest line kept, as a fraction of the frame width.
+
+    Returns:
+        lines: (L, 3) float64 ``a x + b y + c = 0`` with ``a² + b² = 1`` (continuous pixel
+            coordinates: pixel centres at + 0.5).
+        support_px: (L,) int64 mask pixels within 1.5 px of each line.
+    """
+    h, w = mask.shape
+    min_len = max(12.0, min_length_frac * w)
+    segments = cv2.HoughLinesP(
+        mask,
+        1,
+        np.pi / 360,
+        threshold=int(min_len / 2),
+        minLineLength=min_len,
+        maxLineGap=max(4.0, 0.015 * w),
+    )
+    if segments is None:
+        return np.zeros((0, 3)), np.zeros(0, np.int64)
+    segments = segments[:, 0, :].astype(np.float64)
+    order = np.argsort(-np.hypot(segments[:, 2] - segments[:, 0], segments[:, 3] - segments[:, 1]))
+    ys, xs = np.nonzero(mask)
+    pts = np.column_stack([xs, ys]).astype(np.float64) + 0.5  # pixel centres, continuous coordinates
+    lines: list[np.ndarray] = []
+    supports: list[int] = []
+    for x1, y1, x2, y2 in segments[order]:
+        if any(
+            abs(ln[0] * x1 + ln[1] * y1 + ln[2]) < 3 and abs(ln[0] * x2 + ln[1] * y2 + ln[2]) < 3
+            for ln in lines
+        ):
+            continue  # a piece of a line already found
+        line = _tls_line(np.array([[x1, y1], [x2, y2]]))
+        for _ in range(3):  # refit on the mask pixels near it
+            near = np.abs(pts @ line[:2] + line[2]) < 1.5
+            if near.sum() < 2:
+                break
+            line = _tls_line(pts[near])
+        near = np.abs(pts @ line[:2] + line[2]) < 1.5
+        # collinear support only: pixels near the line but spread along it sparsely (a
+        # curve touching it) do not count as a line
+        direction = np.array([-line[1], line[0]])
+        along = np.sort(pts[near] @ direction)
+        if len(along) < min_len * 0.6:
+            continue
+        gaps = np.diff(along)
+        if (gaps[gaps < 6].sum()) < 0.6 * min_len:
+            continue
+        lines.append(line)
+        supports.append(int(near.sum()))
+        if len(lines) >= max_lines:
+            break
+    if not lines:
+        return np.zeros((0, 3)), np.zeros(0, np.int64)
+    sort = np.argsort(-np.asarray(supports))
+    return _suppress_duplicates(np.asarray(lines)[sort], np.asarray(supports, np.int64)[sort], (h, w))
+
+
+def _suppress_duplicates(
+    lines: np.ndarray, support: np.ndarray, shape: tuple[int, int], min_gap_frac: float = 0.012
+) -> tuple[np.ndarray, np.ndarray]:
+    """Drop lines that stay within ``min_gap_frac`` × width of a better-supported one across
+    the frame (the two edges of one thick line, a board edge hugging a touchline)."""
+    h, w = shape
+    probe = np.array([[0, 0], [w / 2, h / 2], [w, h], [0, h], [w, 0]], np.float64)
+    keep: list[int] = []
+    for i, line in enumerate(lines):
+        # the points of line i nearest to the probes, and their distance to each kept line
+        foot = probe - (probe @ line[:2] + line[2])[:, None] * line[:2]
+        inside = (foot[:, 0] >= -1) & (foot[:, 0] <= w + 1) & (foot[:, 1] >= -1) & (foot[:, 1] <= h + 1)
+        foot = foot[inside] if inside.any() else foot
+        if any(np.abs(foot @ lines[k][:2] + lines[k][2]).max() < min_gap_frac * w for k in keep):
+            continue
+        keep.append(i)
+    return lines[keep], support[keep]
+
+
+def line_angle_deg(lines: np.ndarray) -> np.ndarray:
+    """(L,) direction of each line against the image rows, degrees in [0, 90]."""
+    # direction (-b, a); its angle to the x axis folded into [0, 90]
+    return np.degrees(np.arctan2(np.abs(lines[:, 0]), np.abs(lines[:, 1])))
