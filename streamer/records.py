@@ -134,11 +134,14 @@ def _check_optional(name: str, array: np.ndarray | None, shape: tuple[int | None
 class Keypoints:
     """2D keypoints (and, when the model gives them, metric 3D) of tracked players in one frame.
 
-    Rows are in the order of the frame's :class:`Tracks`. ``K`` depends on ``layout``.
+    Rows are a subset of the frame's :class:`Tracks`, in their order: a track whose box is
+    shorter than ``keypoints.min_box_height_px``, or whose pose score is under
+    ``keypoints.min_pose_score``, gets no row. ``K`` depends on ``layout``.
 
     Attributes:
         track_id: (N,) int64, the player each row belongs to.
-        xy_px: (N, K, 2) float32 image pixels of the full frame.
+        xy_px: (N, K, 2) float32 continuous pixel coordinates of the full frame: (0, 0) is the
+            image's top-left corner, pixel (col, row) has its centre at (col + 0.5, row + 0.5).
         conf: (N, K) float32 in [0, 1]: the model's confidence that the point is
             visible and where it says (BlazePose: visibility × presence).
         layout: name of the keypoint layout, e.g. ``"blazepose33"``, ``"coco17"``.

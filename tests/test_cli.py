@@ -101,7 +101,10 @@ def test_still_image_is_a_one_frame_video(media_dir, tmp_path):
 
 def test_4k_input_keeps_memory_bounded(media_dir, tmp_path):
     big = media.make_clip(media_dir / "4k_cli.mp4", n_frames=12, size=(3840, 2160), pattern="static")
-    cmd = [sys.executable, "-m", "streamer", "run", str(big.path), "-o", str(tmp_path)]
+    # detect+track only: smooth and soccer hold up to ~2.3 s of frames by design (their lag),
+    # which is bounded too but is not what this test is about (the queues)
+    cmd = [sys.executable, "-m", "streamer", "run", str(big.path), "-o", str(tmp_path),
+           "--set", "pipeline.stages=[detect,track]"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0, proc.stderr.read()

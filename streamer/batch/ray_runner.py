@@ -38,6 +38,7 @@ from streamer.batch.clip import base_entry, exception_reason, execute_clip
 from streamer.batch.plan import BatchSettings, ClipJob
 from streamer.config import Config
 from streamer.errors import ConfigError, InputError, MissingDependencyError, StreamerError
+from streamer.signals import sigint_ignored
 
 #: environment a local start needs before ``import ray``: loopback node address, no telemetry
 LOCAL_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
@@ -145,21 +146,8 @@ def ray_session(address: str | None, settings: BatchSettings) -> Iterator[tuple[
         raise
     finally:
         if ray is not None:  # also after a start that failed half-way (safe to call twice)
-            with _sigint_ignored():
+            with sigint_ignored():
                 ray.shutdown()
-
-
-@contextmanager
-def _sigint_ignored() -> Iterator[None]:
-    """A second Ctrl-C must not leave Ray half shut down."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _engine_info(ray: ModuleType, address: str | None, settings: BatchSettings) -> dict[str, Any]:
@@ -235,7 +223,7 @@ def run_on_ray(
 
 def _cancel(ray: ModuleType, running: dict[Any, ClipJob], on_done: Callable[[dict[str, Any]], None]) -> None:
     """Ask running clips to stop, give them :data:`CANCEL_GRACE_S` to finalise, then force."""
-    with _sigint_ignored():
+    with sigint_ignored():
         for ref in running:
             ray.cancel(ref, force=False)
         try:
