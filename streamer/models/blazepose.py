@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from streamer.errors import ConfigError, MissingDependencyError
+from streamer.io.quiet import quiet_stderr
 from streamer.pose.backend import PoseBatch
 from streamer.pose.crop import apply_affine, crop_to_image, rotation_matrices, square_rois, warp_crops
 
@@ -160,8 +161,9 @@ class BlazePoseLandmarker:
         self.model_path = find_model(model_path)
         self.batch_size = max(1, int(batch_size))
         try:
-            self._interp = Interpreter(model_path=str(self.model_path),
-                                       num_threads=threads or default_threads())
+            with quiet_stderr():  # LiteRT's C++ runtime announces its XNNPACK delegate on fd 2
+                self._interp = Interpreter(model_path=str(self.model_path),
+                                           num_threads=threads or default_threads())
         except ValueError as exc:
             raise ConfigError(f"cannot load {self.model_path} as a TFLite model: {exc}") from exc
         inputs = self._interp.get_input_details()
@@ -184,7 +186,8 @@ class BlazePoseLandmarker:
     def _resize(self, n: int) -> None:
         if n != self._size:  # cheap once the arena has been allocated for a larger batch
             self._interp.resize_tensor_input(self._input, [n, INPUT_PX, INPUT_PX, 3])
-            self._interp.allocate_tensors()
+            with quiet_stderr():
+                self._interp.allocate_tensors()
             self._size = n
 
     def run(self, crops: np.ndarray, refine: bool = True) -> RawOutputs:
