@@ -16,15 +16,23 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-PITCH_LENGTH_M = 105.0
-PITCH_WIDTH_M = 68.0
+# the markings' dimensions are the calibration's pitch model: one definition of the pitch
+from streamer.soccer.pitch_model import (
+    CIRCLE_RADIUS_M as CENTRE_CIRCLE_RADIUS_M,
+)
+from streamer.soccer.pitch_model import (
+    GOAL_AREA_DEPTH_M,
+    GOAL_AREA_HALF_WIDTH_M,
+    PENALTY_AREA_DEPTH_M,
+    PENALTY_AREA_HALF_WIDTH_M,
+    PENALTY_SPOT_M,
+    PITCH_LENGTH_M,
+    PITCH_WIDTH_M,
+)
+
 LINE_WIDTH_M = 0.12
-CENTRE_CIRCLE_RADIUS_M = 9.15
-PENALTY_AREA_DEPTH_M = 16.5
-PENALTY_AREA_WIDTH_M = 40.32
-GOAL_AREA_DEPTH_M = 5.5
-GOAL_AREA_WIDTH_M = 18.32
-PENALTY_SPOT_M = 11.0
+PENALTY_AREA_WIDTH_M = 2 * PENALTY_AREA_HALF_WIDTH_M
+GOAL_AREA_WIDTH_M = 2 * GOAL_AREA_HALF_WIDTH_M
 GOAL_WIDTH_M = 7.32
 GOAL_HEIGHT_M = 2.44
 #: mowing stripes across the pitch: 20 bands between the goal lines
