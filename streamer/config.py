@@ -175,6 +175,15 @@ def get(config: Config, dotted: str) -> Any:
     return node
 
 
+def in_range(section: dict[str, Any], key: str, low: float, high: float = float("inf"), *,
+             prefix: str) -> Any:
+    """``section[key]`` after checking ``low <= value <= high`` (ConfigError naming ``prefix.key``)."""
+    value = section[key]
+    if not low <= value <= high:
+        raise ConfigError(f"config key '{prefix}.{key}' must be in [{low}, {high}], got {value}")
+    return value
+
+
 def section_to(cls: type, section: dict[str, Any], name: str) -> Any:
     """Build the dataclass ``cls`` from a config section with the same field names.
 

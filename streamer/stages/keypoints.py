@@ -17,10 +17,12 @@ because all of the window's crops go through the model together.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
 
+from streamer.config import in_range
 from streamer.errors import ConfigError
 from streamer.pose.backend import PoseBackend, PoseBatch
 from streamer.pose.crop import upright_angle_rad
@@ -136,11 +138,7 @@ class KeypointsStage:
         return []
 
 
-def _number(section: dict[str, Any], key: str, low: float, high: float = float("inf")) -> float:
-    value = section[key]
-    if not low <= value <= high:
-        raise ConfigError(f"config key 'keypoints.{key}' must be in [{low}, {high}], got {value}")
-    return value
+_number = functools.partial(in_range, prefix="keypoints")  # range-checked config numbers
 
 
 def build_backend(section: dict[str, Any], device: str) -> PoseBackend:

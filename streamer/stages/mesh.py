@@ -26,11 +26,13 @@ principal point at the image centre (never a crop's).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any, Protocol
 
 import numpy as np
 
+from streamer.config import in_range
 from streamer.errors import ConfigError
 from streamer.records import NUM_BETAS, NUM_BODY_JOINTS, BodyParams, Packet
 from streamer.stages import StageContext
@@ -106,12 +108,7 @@ class MeshStage:
         return []
 
 
-def _number(section: dict[str, Any], key: str, low: float, high: float = float("inf"), prefix: str = "mesh"
-            ) -> float:
-    value = section[key]
-    if not low <= value <= high:
-        raise ConfigError(f"config key '{prefix}.{key}' must be in [{low}, {high}], got {value}")
-    return value
+_number = functools.partial(in_range, prefix="mesh")  # range-checked config numbers
 
 
 def build_fit_backend(section: dict[str, Any]) -> FitBackend:

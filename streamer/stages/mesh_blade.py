@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ import torch
 
 from streamer.body.model import BodyModel
 from streamer.body.skeleton import BODY_JOINT_NAMES
+from streamer.config import in_range
 from streamer.errors import ConfigError, InputError
 from streamer.fitting.camera import ray_rotation
 from streamer.fitting.camera_solve import CameraSolve, refine_camera, solve_camera
@@ -336,11 +338,7 @@ class BladeBackend:
 
 
 # ---- construction -------------------------------------------------------------------------------
-def _value(section: dict[str, Any], key: str, low: float, high: float = float("inf")) -> float:
-    value = section[key]
-    if not low <= value <= high:
-        raise ConfigError(f"config key 'mesh.blade.{key}' must be in [{low}, {high}], got {value}")
-    return value
+_value = functools.partial(in_range, prefix="mesh.blade")  # range-checked config numbers
 
 
 def settings_from_config(blade: dict[str, Any]) -> BladeSettings:
