@@ -126,6 +126,8 @@ class TracksCsvSink:
         time_txt = _cell(frame.time_s, 6)
         metrics = packet.metrics
         metric_row = {} if metrics is None else {int(t): i for i, t in enumerate(metrics.track_id)}
+        if metrics is not None:
+            from streamer.stages.soccer import describe_flags  # the flag names live with the stage
         rows = []
         for i in range(len(tracks)):
             track_id = int(tracks.track_id[i])
@@ -134,8 +136,6 @@ class TracksCsvSink:
             flags = ""
             j = metric_row.get(track_id)
             if metrics is not None and j is not None:
-                from streamer.stages.soccer import describe_flags
-
                 team = int(metrics.team[j]) if metrics.team[j] >= 0 else None
                 pitch_x, pitch_y = (_finite(v) for v in metrics.pitch_xy_m[j])
                 speed = _finite(metrics.speed_mps[j])
