@@ -139,3 +139,35 @@ def test_metrics_count_a_switch_and_misses():
     assert scores.mota == pytest.approx(1 - (1 + 1) / 20)
     assert scores.recall == pytest.approx(19 / 20)
     assert scores.switches_per_player_minute == pytest.approx(1 / (2 * 0.4 / 60))
+
+
+def test_coverage_and_fit_inside():
+    from streamer.tracking.association import coverage, fit_inside
+
+    a = np.array([[0, 0, 10, 10], [20, 0, 30, 10]], float)
+    b = np.array([[5, 0, 25, 10]], float)
+    np.testing.assert_allclose(coverage(a, b)[:, 0], [0.5, 0.5])
+    moved = fit_inside(np.array([[-4, 2, 6, 8], [0, 0, 40, 5]], float), np.array([0, 0, 30, 10], float))
+    np.testing.assert_allclose(moved, [[0, 2, 10, 8], [0, 0, 30, 5]])
+
+
+def test_players_crossing_in_one_blob_keep_their_ids():
+    """Two players walk into one merged detection and out again on the other side."""
+    tracker = ByteTracker()
+    ids_before = ids_after = None
+    for k in range(40):
+        t = k * 0.04
+        a, b = 100 + 4 * k, 260 - 4 * k  # x of each player; they meet at k = 20
+        boxes = np.array([[a, 100, a + 12, 130], [b, 108, b + 12, 138]], np.float32)  # b a little nearer
+        if abs(a - b) < 14:  # one blob around both
+            boxes = np.array([[min(a, b), 100, max(a, b) + 12, 138]], np.float32)
+        scores = np.full(len(boxes), 0.9, np.float32)
+        tracks = tracker.update(np.zeros((300, 400, 3), np.uint8), Detections(boxes, scores), t)
+        if k == 15:
+            ids_before = dict(zip(np.round(tracks.xyxy_px[:, 0]).astype(int), tracks.track_id, strict=True))
+        if k == 25:
+            ids_after = dict(zip(np.round(tracks.xyxy_px[:, 0]).astype(int), tracks.track_id, strict=True))
+        if 0 < abs(a - b) < 14:  # (at exact overlap the blob is no bigger than the nearer player)
+            assert len(tracks) == 2  # both held inside the blob
+    left_before, right_before = ids_before[160], ids_before[200]
+    assert ids_after[200] == left_before and ids_after[160] == right_before

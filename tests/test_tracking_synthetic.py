@@ -1,8 +1,10 @@
 """Detection + tracking against the synthetic broadcast generator's exact ground truth.
 
-The floors here are regression guards at the level measured when they were written
-(see tools/eval_tracking.py for the full report); the issue's targets (IDF1 and MOTA
->= 0.85) are not reached yet by the weight-free pitch detector.
+22 players and a referee, crossings, a panning camera, score overlay (see
+tools/eval_tracking.py for the full report and longer clips). Seed 0 dresses the
+teams in red and navy; seed 1 in white, the colour of the pitch lines. The seed-0
+floors are the issue's targets (IDF1 and MOTA >= 0.85); the ID-switch bound and the
+seed-1 floors guard the level measured when they were written.
 """
 
 from __future__ import annotations
@@ -10,17 +12,28 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 
 import eval_tracking  # noqa: E402
 
 from streamer.synth import SynthConfig  # noqa: E402
 
+# seed -> (min IDF1, min MOTA, max ID switches, min precision, min recall); measured in the comments
+FLOORS = {
+    0: (0.85, 0.85, 6, 0.93, 0.90),  # 0.930, 0.872, 6, 0.947, 0.929
+    1: (0.85, 0.75, 5, 0.92, 0.83),  # 0.889, 0.812, 4, 0.948, 0.862
+}
 
-def test_pitch_detector_and_tracker_on_a_generated_broadcast_clip():
-    result = eval_tracking.run_eval(SynthConfig(seconds=4.0, seed=0))
+
+@pytest.mark.parametrize("seed", sorted(FLOORS))
+def test_pitch_detector_and_tracker_on_a_generated_broadcast_clip(seed):
+    result = eval_tracking.run_eval(SynthConfig(seconds=4.0, seed=seed))
     scores = result.scores
+    min_idf1, min_mota, max_switches, min_precision, min_recall = FLOORS[seed]
     assert scores.num_gt_ids >= 15
-    assert scores.idf1 >= 0.78, scores.as_dict()  # measured 0.84
-    assert scores.mota >= 0.62, scores.as_dict()  # measured 0.70
-    assert scores.precision >= 0.85 and scores.recall >= 0.72, scores.as_dict()  # measured 0.90 / 0.79
+    assert scores.idf1 >= min_idf1, scores.as_dict()
+    assert scores.mota >= min_mota, scores.as_dict()
+    assert scores.id_switches <= max_switches, scores.as_dict()
+    assert scores.precision >= min_precision and scores.recall >= min_recall, scores.as_dict()

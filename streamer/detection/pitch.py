@@ -4,23 +4,28 @@ Shape legend: ``H, W`` frame size; ``N`` boxes.
 
 Per frame:
 
-1. **Local background.** A median filter much wider than a player, run on a
-   downscaled image, gives the grass colour around every pixel. It follows
-   mowing stripes and sun/shadow edges, which a single global grass colour
-   does not.
+1. **Local background.** The mean of the grass-coloured pixels in a window much
+   wider than a player, on a downscaled image (two passes, dropping cells a line
+   or a player half covers), gives the grass colour around every pixel; it follows
+   mowing stripes and sun/shadow edges, and unlike a median it does not lean
+   towards ad boards or overlays at the pitch's edge (the median is kept where a
+   window holds too little grass).
 2. **Pitch region.** Pixels whose local background is grass-green form the
-   pitch; its largest component is the region players are searched in
-   (stands, ad boards and score overlays fall outside).
-3. **Foreground.** Inside the pitch, pixels far (in YCrCb, luma half-weighted) from their local
-   background: players, lines, ball.
-4. **Line removal.** An opening with a small rectangle (scaled to the expected
-   player size) removes thin structures of any orientation — pitch lines —
-   and keeps torsos; a bounded geodesic dilation inside the foreground then
-   grows the legs and heads back without re-attaching whole lines.
+   pitch; its largest component, without the non-grass pixels joined to what lies
+   outside it (the bottom of the boards), is where players are searched.
+3. **Foreground.** Inside the pitch, pixels far (in YCrCb, luma half-weighted) from
+   their local background: players, lines, ball; minus cast shadows (the grass
+   darkened, its chromaticity kept).
+4. **Line removal.** White paint strokes longer than ~2 players (lines, arcs, near
+   lines of any width) are cut out, keeping parts much thicker than the stroke (a
+   white shirt); an opening with a small rectangle (scaled to the frame) removes
+   the remaining thin structures and keeps torsos; a bounded geodesic dilation
+   inside the foreground then grows limbs and heads back.
 5. **Blobs → boxes.** Connected components, filtered by a size prior that
    follows perspective (players lower in the frame are taller), learnt online
    by robust regression of blob height on foot row; blobs much wider than one
-   player are split at the valleys of their column profile.
+   player are split at the valleys of their column profile; blobs lying down
+   (boards, shadows, lines) are dropped.
 
 The score of a box (0..1) says how well it fits the size prior and how solid
 the blob is; the tracker's two-stage association uses it.
@@ -50,7 +55,8 @@ class PitchDetectorConfig:
     min_height_px: float = 10.0  # smallest player considered (at 720 rows)
     max_height_px: float = 260.0
     line_width_px: float = 3.0  # pitch lines up to about this wide are removed
-    limb_regrow_px: float = 3.0  # limbs thinner than a line grow back this far from the torso
+    max_line_width_px: float = 12.0  # painted lines up to this wide are found as long white strokes
+    limb_regrow_px: float = 8.0  # limbs thinner than a line grow back this far from the torso
     prior_min_samples: int = 40  # blobs seen before the perspective size prior is trusted
     prior_forget: float = 0.98  # per-frame forgetting of the size prior (camera zooms)
     split_width_ratio: float = 0.75  # blob wider than this × height is tried for a split
@@ -136,24 +142,57 @@ class PitchDetector:
         k = max(3, min(k, 255))
         bg_small = cv2.medianBlur(small, k)
         # pitch: where the local background is grass
-        hsv = cv2.cvtColor(bg_small, cv2.COLOR_RGB2HSV)
-        grass = ((hsv[..., 0] >= cfg.grass_hue[0]) & (hsv[..., 0] <= cfg.grass_hue[1])
-                 & (hsv[..., 1] >= cfg.grass_min_sat)).astype(np.uint8) * 255
-        pitch_small = self._largest_region(grass)
+        grass = self._grass(bg_small)
+        grass_px = self._grass(small)
+        pitch_small = _trim_border(self._largest_region(grass), grass_px)
+        # near non-grass (boards, overlays, big players) the median leans towards them; the
+        # mean of the grass pixels nearby does not
+        bg_small = _grass_mean(small, grass_px > 0, k, fallback=bg_small)
         # feet must stand clearly inside the pitch: its border mixes grass with boards
         inner_small = cv2.erode(pitch_small, np.ones((3, 3), np.uint8), iterations=2)
         self.inner_pitch = cv2.resize(inner_small, (w, h), interpolation=cv2.INTER_NEAREST)
         pitch = cv2.resize(pitch_small, (w, h), interpolation=cv2.INTER_NEAREST)
         # foreground: far from the local background
         bg = cv2.resize(bg_small, (w, h), interpolation=cv2.INTER_LINEAR)
-        diff = cv2.absdiff(cv2.cvtColor(image, cv2.COLOR_RGB2YCrCb), cv2.cvtColor(bg, cv2.COLOR_RGB2YCrCb))
+        ycrcb = cv2.cvtColor(image, cv2.COLOR_RGB2YCrCb)
+        bg_ycrcb = cv2.cvtColor(bg, cv2.COLOR_RGB2YCrCb)
+        diff = cv2.absdiff(ycrcb, bg_ycrcb)
         # L1 distance in YCrCb with luma at half weight (shadows and mowing stripes change
         # brightness more than colour); YCrCb is linear, and the whole distance stays in
         # OpenCV's saturating uint8 path
         dist = cv2.transform(diff, _YCRCB_WEIGHTS)
         _, fg = cv2.threshold(dist, cfg.fg_threshold, 255, cv2.THRESH_BINARY)
         fg = cv2.bitwise_and(fg, pitch)
+        fg = _drop_shadows(image, bg, fg)
+        self._ycrcb, self._bg_ycrcb = ycrcb, bg_ycrcb
         return pitch, fg
+
+    def _line_white(self, fg: np.ndarray, paint_y: float = 235.0, min_share: float = 0.3,
+                    max_chroma: float = 14.0) -> np.ndarray:
+        """uint8 mask (H, W): foreground pixels covered at least ``min_share`` by white paint.
+
+        A pixel on a line's blurred edge is a mix of paint (luma ``paint_y``, no
+        colour) and the grass behind it: its share of paint follows from its luma,
+        and its colour must then be the grass's colour scaled down by the rest.
+        """
+        rows, cols = np.nonzero(fg)
+        out = np.zeros_like(fg)
+        if len(rows) == 0:
+            return out
+        px = self._ycrcb[rows, cols].astype(np.float32)
+        ref = self._bg_ycrcb[rows, cols].astype(np.float32)
+        share = (px[:, 0] - ref[:, 0]) / np.maximum(paint_y - ref[:, 0], 1.0)
+        expected = 128.0 + (1.0 - np.clip(share, 0.0, 1.0))[:, None] * (ref[:, 1:] - 128.0)
+        paint = (share >= min_share) & (np.abs(px[:, 1:] - expected).sum(axis=1) <= max_chroma)
+        out[rows[paint], cols[paint]] = 255
+        return out
+
+    def _grass(self, rgb: np.ndarray) -> np.ndarray:
+        """uint8 0/255 mask of grass-coloured pixels."""
+        hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
+        lo, hi = self.config.grass_hue
+        return (((hsv[..., 0] >= lo) & (hsv[..., 0] <= hi)
+                 & (hsv[..., 1] >= self.config.grass_min_sat)).astype(np.uint8) * 255)
 
     @staticmethod
     def _largest_region(grass: np.ndarray) -> np.ndarray:
@@ -177,6 +216,8 @@ class PitchDetector:
         """Open away thin structures, then regrow limbs inside the foreground."""
         cfg = self.config
         unit = frame_h / 720.0
+        fg = cv2.subtract(fg, _long_lines(self._line_white(fg), self._player_px_by_row(frame_h),
+                                          cfg.max_line_width_px * unit))
         lw = max(2, int(round(cfg.line_width_px * unit)) + 1)
         core = cv2.morphologyEx(fg, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (lw, lw + 2)))
         # regrow limbs: a few steps in every direction (arms, spread legs), then further up
@@ -189,6 +230,13 @@ class PitchDetector:
         for _ in range(max(2, int(round(5 * unit)))):
             grown = cv2.dilate(grown, vertical) & fg
         return grown
+
+    def _player_px_by_row(self, frame_h: int) -> np.ndarray:
+        """(H,) the player height (px) the size prior expects for each foot row."""
+        expected = self.prior.expected(np.arange(1, frame_h + 1, dtype=np.float32))
+        if expected is None:  # not learnt yet: a generous guess
+            return np.full(frame_h, 0.25 * frame_h, np.float32)
+        return np.minimum(expected, 0.5 * frame_h)
 
     # -- detection -----------------------------------------------------------------
     def __call__(self, image: np.ndarray) -> Detections:
@@ -232,7 +280,8 @@ class PitchDetector:
         # learn the prior from confident, solid, upright blobs only
         learn = (score > 0.5) & shape_ok
         self.prior.update(foot[learn], height[learn])
-        keep = score > 0.05
+        # a blob lying down is a board, a line or a shadow: two players side by side were split
+        keep = (score > 0.05) & (width <= 2.0 * height)
         return Detections(boxes[keep].astype(np.float32), score[keep])
 
     def _split_wide(self, boxes: np.ndarray, fill: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -306,6 +355,99 @@ def _line_fragments(image: np.ndarray, fg: np.ndarray, boxes: np.ndarray, white_
         wx1, wy1, wx2, wy2 = max(0, x1 - pad), max(0, y1 - pad), min(w_img, x2 + pad), min(h_img, y2 + pad)
         around = int((fg[wy1:wy2, wx1:wx2] > 0).sum()) - int(mask.sum())
         out[i] = around > attached_share * mask.sum()
+    return out
+
+
+def _grass_mean(small: np.ndarray, grass: np.ndarray, k: int, fallback: np.ndarray,
+                min_support: float = 0.2, max_l1: float = 30.0) -> np.ndarray:
+    """(h, w, 3) uint8 local mean of the grass pixels in a k×k window, in two passes.
+
+    The second pass leaves out the grass-hued pixels far from the first mean (cells
+    half covered by a line or a player); where less than ``min_support`` of the window
+    is grass, ``fallback`` (the median) is kept.
+    """
+    pixels = small.astype(np.float32)
+    mask = grass.astype(np.float32)
+    mean = fallback.astype(np.float32)
+    for _ in range(2):
+        weight = cv2.blur(mask, (k, k))
+        mean = np.where((weight > min_support)[..., None],
+                        cv2.blur(pixels * mask[..., None], (k, k)) / np.maximum(weight, 1e-3)[..., None],
+                        fallback)
+        mask = mask * (np.abs(pixels - mean).sum(axis=2) <= max_l1)
+    return np.clip(mean + 0.5, 0, 255).astype(np.uint8)
+
+
+def _drop_shadows(image: np.ndarray, bg: np.ndarray, fg: np.ndarray, darkest: float = 0.3,
+                  lightest: float = 0.88, max_chroma: float = 0.04) -> np.ndarray:
+    """The foreground without cast shadows: grass darkened by a factor, its colour kept.
+
+    A shadow scales the grass's RGB by one factor (``darkest``..``lightest``), so its
+    chromaticity (r, g, b) / (r + g + b) stays the grass's; dark kits, hair and boots
+    differ in chromaticity. Players' shadows widen their boxes and join neighbours.
+    """
+    rows, cols = np.nonzero(fg)
+    if len(rows) == 0:
+        return fg
+    px = image[rows, cols].astype(np.float32)
+    ref = bg[rows, cols].astype(np.float32)
+    px_sum, ref_sum = px.sum(axis=1) + 1.0, ref.sum(axis=1) + 1.0
+    ratio = px_sum / ref_sum
+    chroma = np.abs(px / px_sum[:, None] - ref / ref_sum[:, None]).sum(axis=1)
+    shadow = (ratio >= darkest) & (ratio <= lightest) & (chroma <= max_chroma)
+    out = fg.copy()
+    out[rows[shadow], cols[shadow]] = 0
+    return out
+
+
+def _trim_border(pitch: np.ndarray, grass: np.ndarray) -> np.ndarray:
+    """The pitch without the non-grass pixels connected to what lies outside it.
+
+    The median background reaches a few pixels past the real grass edge, taking in
+    the bottom of ad boards; those pixels are not grass themselves and touch the
+    outside, unlike players, who stand on grass inside the pitch.
+    """
+    not_grass = np.where((grass == 0) | (pitch == 0), 255, 0).astype(np.uint8)
+    _, labels = cv2.connectedComponents(not_grass, connectivity=4)
+    outside = np.unique(labels[pitch == 0])
+    outside = outside[outside > 0]
+    return np.where(np.isin(labels, outside), 0, pitch).astype(np.uint8)
+
+
+def _long_lines(white: np.ndarray, player_px: np.ndarray, max_width_px: float) -> np.ndarray:
+    """uint8 mask (H, W) of the pixels of long painted lines in a white-paint mask.
+
+    ``player_px`` (H,): the expected player height for each foot row. A white
+    stroke longer (along its curve) than 1.8 players standing at its lowest row is
+    a pitch line or arc (or several joined), whatever its width in the image: near
+    lines are wider than the opening that removes far ones. Its typical width is the median stroke width along its
+    ridge; parts much thicker than that — a white shirt on the line, a logo the line
+    runs into — are kept, and so is a stroke typically wider than ``max_width_px``.
+    The removed strip is one pixel wider than the paint, for its blended edges.
+    """
+    out = np.zeros_like(white)
+    stats, labels = _components(white)
+    if len(stats) == 0:
+        return out
+    x, y, w, h, area = (stats[:, i] for i in range(5))
+    square = np.ones((3, 3), np.uint8)
+    player = player_px[y + h - 1]
+    for i in np.flatnonzero(np.hypot(w, h) > 0.8 * player):
+        x1, y1, x2, y2 = x[i], y[i], x[i] + w[i], y[i] + h[i]
+        stroke = np.where(labels[y1:y2, x1:x2] == i + 1, 255, 0).astype(np.uint8)
+        depth = cv2.distanceTransform(cv2.copyMakeBorder(stroke, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0),
+                                      cv2.DIST_L2, 3)[1:-1, 1:-1]
+        ridge = (depth > 0) & (depth >= cv2.dilate(depth, square))
+        width = 2.0 * float(np.median(depth[ridge])) if ridge.any() else 0.0
+        # an arc is longer than its box's diagonal: its length is its area over its width
+        if max(float(np.hypot(w[i], h[i])), area[i] / max(width, 1.0)) <= 1.8 * player[i]:
+            continue
+        if width > max_width_px:
+            continue
+        k = int(round(2.0 * width)) + 3
+        thick = cv2.morphologyEx(stroke, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+        thin = cv2.dilate(cv2.subtract(stroke, thick), square)
+        out[y1:y2, x1:x2] |= cv2.subtract(thin, cv2.dilate(thick, square))
     return out
 
 

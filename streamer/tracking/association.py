@@ -17,6 +17,25 @@ def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area_a + area_b - inter, 1e-9)
 
 
+def coverage(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(N, M) share of each box of ``a`` (N, 4) that lies inside each box of ``b`` (M, 4)."""
+    a = np.asarray(a, np.float64)[:, None, :]
+    b = np.asarray(b, np.float64)[None, :, :]
+    wh = np.clip(np.minimum(a[..., 2:], b[..., 2:]) - np.maximum(a[..., :2], b[..., :2]), 0, None)
+    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
+    return wh[..., 0] * wh[..., 1] / np.maximum(area_a, 1e-9)
+
+
+def fit_inside(boxes: np.ndarray, outer: np.ndarray) -> np.ndarray:
+    """(N, 4) boxes moved (cropped only if bigger) to lie inside ``outer`` (4,)."""
+    boxes = np.array(boxes, np.float64).reshape(-1, 4)
+    for lo, hi in ((0, 2), (1, 3)):
+        size = np.minimum(boxes[:, hi] - boxes[:, lo], outer[hi] - outer[lo])
+        start = np.clip(boxes[:, lo], outer[lo], outer[hi] - size)
+        boxes[:, lo], boxes[:, hi] = start, start + size
+    return boxes
+
+
 def expand(boxes: np.ndarray, ratio: float) -> np.ndarray:
     """Boxes grown by ``ratio`` of their size on every side (buffered IoU for small, fast boxes)."""
     boxes = np.asarray(boxes, np.float64)

@@ -74,6 +74,10 @@ class BoxKalman:
         R = np.diag(np.square([std, std, std, std]))
         self.kf.update(xyxy_to_z(xyxy)[:, None], R=R)
 
+    def hold_size(self) -> None:
+        """Stop the box size changing (its velocity to zero): for a player not seen alone."""
+        self.kf.x[6:8, 0] = 0.0
+
     def warp(self, affine: np.ndarray) -> None:
         """Move the state with a 2x3 image affine (global camera motion)."""
         A = affine[:, :2]

@@ -7,10 +7,15 @@ Per frame (``update``):
 2. **stage 1**: active and recently lost tracks vs high-score detections; cost =
    (1 − buffered IoU) + ``appearance_weight`` × jersey-colour distance, gated on
    overlap and on the Mahalanobis distance of the centre;
-3. **stage 2**: tracks still unmatched vs low-score detections, on IoU alone
+3. **merged players**: a confirmed track left unmatched whose predicted box lies
+   inside a matched detection clearly bigger than that detection's own track is
+   hidden in the same blob (two players crossing make one blob for a weight-free
+   detector): every track of the group keeps its predicted box, moved inside the
+   blob, and is updated with it at low confidence — neither takes the merged box;
+4. **stage 2**: tracks still unmatched vs low-score detections, on IoU alone
    (partly occluded players score low but are still there);
-4. **stage 3**: unconfirmed tracks vs the high-score detections left;
-5. unmatched high-score detections start tentative tracks; a track is confirmed
+5. **stage 3**: unconfirmed tracks vs the high-score detections left;
+6. unmatched high-score detections start tentative tracks; a track is confirmed
    (gets a player id) after ``min_hits`` updates, and is deleted when it has not
    been updated for ``max_age_s`` seconds.
 
@@ -25,7 +30,7 @@ import numpy as np
 
 from streamer.records import Detections, Tracks
 from streamer.tracking.appearance import hellinger, torso_histograms
-from streamer.tracking.association import assign, expand, iou
+from streamer.tracking.association import assign, coverage, expand, fit_inside, iou
 from streamer.tracking.camera_motion import CameraMotion
 from streamer.tracking.kalman import BoxKalman
 
@@ -44,11 +49,14 @@ class TrackerConfig:
     min_hits: int = 3  # updates before a track is confirmed
     max_age_s: float = 1.5  # a track unseen this long is deleted
     coast_s: float = 0.0  # a confirmed track missed this long is still output, at its prediction
+    merge_cover: float = 0.6  # share of an unmatched track's predicted box inside a detection: hidden in it
+    merge_area_ratio: float = 1.3  # ...when that detection is this much bigger than its own track's box
+    duplicate_iou: float = 0.7  # an unseen track this much on a seen one is the same player
     camera_motion: bool = True
 
 
 class _Track:
-    __slots__ = ("kf", "hist", "hits", "last_time", "player_id", "score", "updated", "box")
+    __slots__ = ("kf", "hist", "hits", "last_time", "player_id", "score", "updated", "box", "held_time")
 
     def __init__(self, box: np.ndarray, score: float, hist: np.ndarray, time_s: float) -> None:
         self.kf = BoxKalman(box)
@@ -59,6 +67,7 @@ class _Track:
         self.player_id = 0  # 0 until confirmed
         self.score = score
         self.updated = True
+        self.held_time = -np.inf  # last time it was held inside a merged blob
 
     def update(self, box: np.ndarray, score: float, hist: np.ndarray, time_s: float, momentum: float) -> None:
         self.kf.update(box, score)
@@ -92,6 +101,68 @@ class ByteTracker:
         cost[(overlap <= 0) | gate] = np.inf
         return cost
 
+    def _hold_merged(self, tracks: list[_Track], matches: np.ndarray, unmatched: np.ndarray,
+                     un_dets: np.ndarray, boxes: np.ndarray, scores: np.ndarray,
+                     time_s: float) -> tuple[np.ndarray, np.ndarray]:
+        """Find players hidden together in one detection; hold them at their predictions.
+
+        A matched detection hosts unmatched tracks when it is clearly bigger than its
+        own track's box; an unmatched detection hosts two or more unmatched tracks.
+        Returns the unmatched track and detection indices left.
+        """
+        cfg = self.config
+        if len(unmatched) == 0 or len(boxes) == 0:
+            return unmatched, un_dets
+        pred = np.array([t.kf.xyxy for t in tracks])
+        area = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
+        cover = coverage(pred[unmatched], boxes)  # (U, D)
+        owner = np.full(len(boxes), -1)
+        owner[matches[:, 1]] = matches[:, 0]
+        own_area = np.prod(pred[owner, 2:] - pred[owner, :2], axis=1)
+        cover[:, (owner >= 0) & (area < cfg.merge_area_ratio * own_area)] = 0.0
+        host = np.argmax(cover, axis=1)
+        hidden = cover[np.arange(len(unmatched)), host] >= cfg.merge_cover
+        used = []
+        for d in np.unique(host[hidden]):
+            guests = list(unmatched[hidden & (host == d)])
+            group = [owner[d], *guests] if owner[d] >= 0 else guests
+            if len(group) < 2 or (owner[d] < 0 and area[d] < cfg.merge_area_ratio * np.prod(
+                    pred[group, 2:] - pred[group, :2], axis=1).max()):
+                hidden[np.isin(unmatched, guests)] = False
+                continue
+            used.append(d)
+            # the predicted centre, the size last measured (the filter's size would drift)
+            centre = (pred[group, :2] + pred[group, 2:]) / 2
+            size = np.array([tracks[ti].box[2:] - tracks[ti].box[:2] for ti in group])
+            guess = np.concatenate([centre - size / 2, centre + size / 2], axis=1)
+            for ti, box in zip(group, fit_inside(guess, boxes[d]), strict=True):
+                t = tracks[ti]
+                t.kf.hold_size()
+                t.kf.update(box, 0.3)
+                t.box, t.score, t.last_time, t.updated = box, 0.5 * float(scores[d]), time_s, True
+                t.held_time = time_s
+        return unmatched[~hidden], np.setdiff1d(un_dets, used)
+
+    def _drop_duplicates(self, tracks: list[_Track], time_s: float) -> None:
+        """Two confirmed tracks on one player (born from a blob split in two for a few
+        frames) take turns at its detection and both live on. When one is seen and the
+        other, unseen, predicts a box almost on it, they are one player: the seen
+        track goes on, under the id of whichever has the longer history. A track held
+        in a merged blob moments ago is a player hidden behind another, not a double."""
+        seen = [t for t in tracks if t.updated]
+        unseen = [t for t in tracks if not t.updated and time_s - t.held_time > self.config.max_age_s]
+        if not seen or not unseen:
+            return
+        overlap = iou(np.array([t.box for t in seen]), np.array([t.kf.xyxy for t in unseen]))
+        for si, ui in zip(*np.nonzero(overlap > self.config.duplicate_iou), strict=True):
+            keep, drop = seen[si], unseen[ui]
+            if drop.player_id == 0 or keep.player_id == 0:
+                continue  # already merged with another
+            if drop.hits > keep.hits:
+                keep.player_id, keep.hits = drop.player_id, drop.hits
+            drop.player_id = 0
+            drop.last_time = -np.inf  # ends it
+
     def update(self, image: np.ndarray, detections: Detections, time_s: float) -> Tracks:
         cfg = self.config
         dt = 0.04 if self._last_time is None else max(time_s - self._last_time, 1e-3)
@@ -115,9 +186,11 @@ class ByteTracker:
         m1, un_t1, un_d1 = assign(self._stage1_cost(confirmed, boxes[high], hists[high])
                                   if confirmed and len(high) else np.zeros((len(confirmed), len(high))),
                                   cfg.match_cost)
+        un_t1, un_d1 = self._hold_merged(confirmed, m1, un_t1, un_d1, boxes[high], scores[high], time_s)
         for ti, di in m1:
-            confirmed[ti].update(boxes[high[di]], float(scores[high[di]]), hists[high[di]], time_s,
-                                 cfg.appearance_momentum)
+            if not confirmed[ti].updated:
+                confirmed[ti].update(boxes[high[di]], float(scores[high[di]]), hists[high[di]], time_s,
+                                     cfg.appearance_momentum)
         # stage 2: leftover confirmed tracks vs low detections, IoU only
         left = [confirmed[i] for i in un_t1]
         if left and len(low):
@@ -135,6 +208,7 @@ class ByteTracker:
                 tentative[ti].update(boxes[rest[di]], float(scores[rest[di]]), hists[rest[di]], time_s,
                                      cfg.appearance_momentum)
             rest = rest[un_d3]
+        self._drop_duplicates(confirmed, time_s)
         # births, confirmations, deaths
         for di in rest:
             if scores[di] >= cfg.new_track_score:
