@@ -129,7 +129,9 @@ def check_backends() -> list[Check]:
         ok, detail = False, "optional: pip install -e .[mmpose] (see README: mmcv 2.1 must be built with its ops)"
     else:
         try:  # needs mmcv's compiled ops, mmdet and a torchvision that imports
-            importlib.import_module("mmpose.apis")
+            from streamer.models.mmpose_backend import load_apis
+
+            load_apis()
             ok, detail = True, f"mmpose {mmpose}, mmcv {_version('mmcv')}, mmdet {_version('mmdet')}"
         except Exception as exc:  # any import-time failure of the extra's stack means "not usable"
             ok, detail = False, f"mmpose {mmpose} is installed but mmpose.apis does not import: {exc}"
