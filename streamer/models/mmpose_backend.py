@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from streamer.errors import ConfigError, MissingDependencyError
+from streamer.models.pickle_globals import numpy_globals
 from streamer.pose.backend import PoseBatch
 from streamer.pose.layouts import layout_for_count
 
@@ -81,26 +82,6 @@ def import_torchvision() -> None:
         raise MissingDependencyError(f"torchvision does not import: {exc}") from exc
 
 
-def _numpy_checkpoint_globals() -> list[Any]:
-    """What ``torch.load(weights_only=True)`` must accept in mmpose checkpoints besides tensors.
-
-    mmengine saves ``meta['dataset_meta']`` (numpy arrays: sigmas, colours) and numpy scalars;
-    numpy 2 unpickles a dtype through its class (``numpy.dtypes.Float32DType``...); pickles written
-    under numpy 1 name the private module ``numpy.core``, under numpy 2 ``numpy._core``.
-    """
-    from numpy._core import multiarray
-
-    return [
-        np.ndarray,
-        np.dtype,
-        multiarray._reconstruct,
-        multiarray.scalar,
-        (multiarray._reconstruct, "numpy.core.multiarray._reconstruct"),
-        (multiarray.scalar, "numpy.core.multiarray.scalar"),
-        *(t for t in vars(np.dtypes).values() if isinstance(t, type) and issubclass(t, np.dtype)),
-    ]
-
-
 def load_apis() -> tuple[Any, Any]:
     """``mmpose.apis``' ``(init_model, inference_topdown)``; :class:`MissingDependencyError` if they do not import."""
     if "mmpose.apis" not in sys.modules:
@@ -130,7 +111,7 @@ class MmposeBackend:
             # denormal floats make CPU convolutions tens of times slower (seen with random weights)
             torch.set_flush_denormal(True)
         try:
-            with torch.serialization.safe_globals(_numpy_checkpoint_globals()):
+            with torch.serialization.safe_globals(numpy_globals()):
                 self.model = init_model(
                     str(Path(config_path).expanduser()),
                     str(Path(checkpoint).expanduser()) if checkpoint else None,

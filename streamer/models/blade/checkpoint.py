@@ -34,7 +34,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -42,6 +41,7 @@ from streamer.errors import InputError
 from streamer.models.blade.depthnet import DepthNet
 from streamer.models.blade.model import Blade, BladeConfig
 from streamer.models.blade.posenet import PoseNet
+from streamer.models.pickle_globals import numpy_globals
 
 #: top-level prefixes of the parts this package implements
 MODEL_PREFIXES = ("depth_backbone.", "depth_interface.", "depth_head.", "pose_backbone.")
@@ -74,25 +74,13 @@ class BladeCheckpointError(InputError):
 
 
 # ---- 1. reading ---------------------------------------------------------------------------------
-def _numpy_globals() -> list:
-    """numpy objects needed to rebuild scalars, arrays and dtypes, under numpy 1.x and 2.x names."""
-    core = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray
-    out: list = [np.ndarray, np.dtype]
-    for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
-        out += [(core.scalar, f"{module}.scalar"), (core._reconstruct, f"{module}._reconstruct")]
-    dtypes = getattr(np, "dtypes", None)
-    if dtypes is not None:
-        out += [getattr(dtypes, name) for name in dir(dtypes) if name.endswith("DType")]
-    return out
-
-
 def allowed_globals() -> list:
     """The complete allow-list used for ``weights_only`` loading of BLADE/mmcv checkpoints."""
     # addict-based ConfigDicts pickle as NEWOBJ + SETITEMS + BUILD(self); the weights-only
     # unpickler accepts that sequence for OrderedDict, which then stands in as an inert mapping
     stand_ins = [(OrderedDict, name) for name in (
         "mmcv.utils.config.ConfigDict", "mmengine.config.config.ConfigDict", "addict.addict.Dict")]
-    return _numpy_globals() + stand_ins
+    return numpy_globals() + stand_ins
 
 
 def _allowed_names() -> set[str]:
