@@ -131,8 +131,8 @@ class PitchDetector:
             self.verifier = HogVerifier()
 
     # -- masks ---------------------------------------------------------------------
-    def masks(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(pitch, foreground) uint8 masks (H, W) of 0/255 for an RGB frame."""
+    def masks(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(pitch, foreground, white paint) uint8 masks (H, W) of 0/255 for an RGB frame."""
         cfg = self.config
         h, w = image.shape[:2]
         scale = cfg.bg_scale
@@ -164,28 +164,7 @@ class PitchDetector:
         _, fg = cv2.threshold(dist, cfg.fg_threshold, 255, cv2.THRESH_BINARY)
         fg = cv2.bitwise_and(fg, pitch)
         fg = _drop_shadows(image, bg, fg)
-        self._ycrcb, self._bg_ycrcb = ycrcb, bg_ycrcb
-        return pitch, fg
-
-    def _line_white(self, fg: np.ndarray, paint_y: float = 235.0, min_share: float = 0.3,
-                    max_chroma: float = 14.0) -> np.ndarray:
-        """uint8 mask (H, W): foreground pixels covered at least ``min_share`` by white paint.
-
-        A pixel on a line's blurred edge is a mix of paint (luma ``paint_y``, no
-        colour) and the grass behind it: its share of paint follows from its luma,
-        and its colour must then be the grass's colour scaled down by the rest.
-        """
-        rows, cols = np.nonzero(fg)
-        out = np.zeros_like(fg)
-        if len(rows) == 0:
-            return out
-        px = self._ycrcb[rows, cols].astype(np.float32)
-        ref = self._bg_ycrcb[rows, cols].astype(np.float32)
-        share = (px[:, 0] - ref[:, 0]) / np.maximum(paint_y - ref[:, 0], 1.0)
-        expected = 128.0 + (1.0 - np.clip(share, 0.0, 1.0))[:, None] * (ref[:, 1:] - 128.0)
-        paint = (share >= min_share) & (np.abs(px[:, 1:] - expected).sum(axis=1) <= max_chroma)
-        out[rows[paint], cols[paint]] = 255
-        return out
+        return pitch, fg, _white_paint(ycrcb, bg_ycrcb, fg)
 
     def _grass(self, rgb: np.ndarray) -> np.ndarray:
         """uint8 0/255 mask of grass-coloured pixels."""
@@ -212,12 +191,11 @@ class PitchDetector:
             return np.zeros_like(grass)  # no pitch in view
         return np.where(labels == biggest, 255, 0).astype(np.uint8)
 
-    def _remove_lines(self, fg: np.ndarray, frame_h: int) -> np.ndarray:
-        """Open away thin structures, then regrow limbs inside the foreground."""
+    def _remove_lines(self, fg: np.ndarray, paint: np.ndarray, frame_h: int) -> np.ndarray:
+        """Cut out long painted lines, open away thin structures, then regrow limbs inside the foreground."""
         cfg = self.config
         unit = frame_h / 720.0
-        fg = cv2.subtract(fg, _long_lines(self._line_white(fg), self._player_px_by_row(frame_h),
-                                          cfg.max_line_width_px * unit))
+        fg = cv2.subtract(fg, _long_lines(paint, self._player_px_by_row(frame_h), cfg.max_line_width_px * unit))
         lw = max(2, int(round(cfg.line_width_px * unit)) + 1)
         core = cv2.morphologyEx(fg, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (lw, lw + 2)))
         # regrow limbs: a few steps in every direction (arms, spread legs), then further up
@@ -243,8 +221,8 @@ class PitchDetector:
         cfg = self.config
         h = image.shape[0]
         unit = h / 720.0
-        _, fg = self.masks(image)
-        blobs = self._remove_lines(fg, h)
+        _, fg, paint = self.masks(image)
+        blobs = self._remove_lines(fg, paint, h)
         stats, _ = _components(blobs)
         if len(stats) == 0:
             self.prior.update(np.zeros(0), np.zeros(0))
@@ -358,6 +336,27 @@ def _line_fragments(image: np.ndarray, fg: np.ndarray, boxes: np.ndarray, white_
     return out
 
 
+def _white_paint(ycrcb: np.ndarray, bg_ycrcb: np.ndarray, fg: np.ndarray, paint_y: float = 235.0,
+                 min_share: float = 0.3, max_chroma: float = 14.0) -> np.ndarray:
+    """uint8 mask (H, W): foreground pixels covered at least ``min_share`` by white paint.
+
+    A pixel on a line's blurred edge is a mix of paint (luma ``paint_y``, no colour)
+    and the grass behind it (``bg_ycrcb``): its share of paint follows from its luma,
+    and its colour must then be the grass's colour scaled down by the rest.
+    """
+    rows, cols = np.nonzero(fg)
+    out = np.zeros_like(fg)
+    if len(rows) == 0:
+        return out
+    px = ycrcb[rows, cols].astype(np.float32)
+    ref = bg_ycrcb[rows, cols].astype(np.float32)
+    share = (px[:, 0] - ref[:, 0]) / np.maximum(paint_y - ref[:, 0], 1.0)
+    expected = 128.0 + (1.0 - np.clip(share, 0.0, 1.0))[:, None] * (ref[:, 1:] - 128.0)
+    paint = (share >= min_share) & (np.abs(px[:, 1:] - expected).sum(axis=1) <= max_chroma)
+    out[rows[paint], cols[paint]] = 255
+    return out
+
+
 def _grass_mean(small: np.ndarray, grass: np.ndarray, k: int, fallback: np.ndarray,
                 min_support: float = 0.2, max_l1: float = 30.0) -> np.ndarray:
     """(h, w, 3) uint8 local mean of the grass pixels in a k×k window, in two passes.
@@ -368,7 +367,6 @@ def _grass_mean(small: np.ndarray, grass: np.ndarray, k: int, fallback: np.ndarr
     """
     pixels = small.astype(np.float32)
     mask = grass.astype(np.float32)
-    mean = fallback.astype(np.float32)
     for _ in range(2):
         weight = cv2.blur(mask, (k, k))
         mean = np.where((weight > min_support)[..., None],
@@ -420,9 +418,10 @@ def _long_lines(white: np.ndarray, player_px: np.ndarray, max_width_px: float) -
     ``player_px`` (H,): the expected player height for each foot row. A white
     stroke longer (along its curve) than 1.8 players standing at its lowest row is
     a pitch line or arc (or several joined), whatever its width in the image: near
-    lines are wider than the opening that removes far ones. Its typical width is the median stroke width along its
-    ridge; parts much thicker than that — a white shirt on the line, a logo the line
-    runs into — are kept, and so is a stroke typically wider than ``max_width_px``.
+    lines are wider than the opening that removes far ones. Its typical width is the
+    median stroke width along its ridge; parts much thicker than that — a white shirt
+    on the line, a logo the line runs into — are kept, and so is a stroke typically
+    wider than ``max_width_px``.
     The removed strip is one pixel wider than the paint, for its blended edges.
     """
     out = np.zeros_like(white)
