@@ -123,10 +123,12 @@ def ray_session(address: str | None, settings: BatchSettings) -> Iterator[tuple[
     sigterm = signal.getsignal(signal.SIGTERM) if main_thread else None
     ray = None
     try:
+        if not local:
+            check_reachable(address, settings.start_timeout_s)
+        # imported outside the deadline: an import cut by the alarm leaves half-built modules
+        # behind, and Ray's exit hooks then print tracebacks from them
+        ray = _import_ray(local)
         with deadline(settings.start_timeout_s, "starting Ray" if local else f"joining Ray at {address}"):
-            if not local:
-                check_reachable(address, settings.start_timeout_s)
-            ray = _import_ray(local)
             quiet: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                                      "logging_level": logging.ERROR}
             if local:
