@@ -33,6 +33,7 @@ from streamer.io.atomic import write_json
 from streamer.io.source import VideoSource, open_source, parse_input
 from streamer.progress import make_progress
 from streamer.records import Packet
+from streamer.runtime import tune_allocator
 from streamer.signals import sigint_ignored
 from streamer.stages import Stage, StageContext, build_stage
 
@@ -238,6 +239,7 @@ class Pipeline:
             InputError, ConfigError, OutputError: before decoding starts.
         """
         config = self.config
+        tune_allocator()
         started = _dt.datetime.now(_dt.UTC)
         t_start = time.perf_counter()
         source = open_source(input_uri, config["source"])

@@ -9,7 +9,7 @@ import pytest
 
 from streamer.config import load_config
 from streamer.detection.hog import HogConfig, HogDetector, HogVerifier
-from streamer.detection.pitch import PitchDetector
+from streamer.detection.pitch import PitchDetector, _components
 from streamer.errors import ConfigError
 from streamer.records import Frame, Packet
 from streamer.stages import StageContext, build_stage
@@ -64,6 +64,24 @@ def test_pitch_detector_finds_players_and_ignores_lines_ball_overlay():
 def test_pitch_detector_on_frame_without_pitch_returns_nothing():
     image = np.full((H, W, 3), (120, 100, 90), np.uint8)
     assert len(PitchDetector()(image)) == 0
+
+
+def test_components_match_opencv_in_raster_order():
+    """The fast labelling (bounding rectangle, 16-bit, stats from foreground pixels) gives
+    OpenCV's sequential stats in raster order, whatever the thread count."""
+    rng = np.random.default_rng(3)
+    for trial in range(60):
+        h, w = (int(v) for v in rng.integers(1, 70, 2))
+        mask = ((rng.random((h, w)) < rng.random()) * 255).astype(np.uint8)
+        if trial % 7 == 0:
+            mask[:] = 0
+        n, _, expected, _ = cv2.connectedComponentsWithStatsWithAlgorithm(mask, 8, cv2.CV_32S, cv2.CCL_SAUF)
+        stats, ids, labels, (x0, y0) = _components(mask)
+        np.testing.assert_array_equal(stats, expected[1:n])
+        for (x, y, bw, bh, area), label in zip(stats, ids, strict=True):
+            rows, cols = np.nonzero(labels == label)
+            assert len(rows) == area
+            assert (cols.min() + x0, rows.min() + y0, np.ptp(cols) + 1, np.ptp(rows) + 1) == (x, y, bw, bh)
 
 
 def test_hog_verifier_prefers_people(shared_data):

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from streamer.detection.pitch import PitchDetector
+from streamer.runtime import tune_allocator
 from streamer.tracking.tracker import ByteTracker
 
 SHARED_CLIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "clips" / "bundesliga_08fd33_4.mp4"
@@ -43,10 +44,14 @@ def main() -> int:
     ap.add_argument("--clip", type=Path, default=SHARED_CLIP if SHARED_CLIP.exists() else None)
     ap.add_argument("--frames", type=int, default=200)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--default-malloc", action="store_true",
+                    help="leave glibc's allocator as it is (the pipeline tunes it: streamer.runtime)")
     args = ap.parse_args()
+    tuned = False if args.default_malloc else tune_allocator()
     frames = load_frames(args.clip, args.frames)
     source = args.clip or "synthetic broadcast clip"
-    print(f"input: {source}, {len(frames)} frames at 1280x720, cv2 threads {cv2.getNumThreads()}")
+    print(f"input: {source}, {len(frames)} frames at 1280x720, cv2 threads {cv2.getNumThreads()}, "
+          f"allocator {'tuned' if tuned else 'default'}")
     runs = []
     for _ in range(args.repeat):
         detector, tracker = PitchDetector(), ByteTracker()
