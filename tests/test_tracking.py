@@ -139,6 +139,10 @@ def test_metrics_count_a_switch_and_misses():
     assert scores.mota == pytest.approx(1 - (1 + 1) / 20)
     assert scores.recall == pytest.approx(19 / 20)
     assert scores.switches_per_player_minute == pytest.approx(1 / (2 * 0.4 / 60))
+    # player-minutes count the time each player is in view, not ids × clip length
+    partial = truth[:5] + [FrameBoxes(np.array([1]), a[None]) for _ in range(5)]
+    scores = evaluate(partial, hyp, duration_s=0.4)
+    assert scores.player_minutes == pytest.approx(15 * 0.04 / 60)
 
 
 def test_coverage_and_fit_inside():

@@ -2,9 +2,10 @@
 
 22 players and a referee, crossings, a panning camera, score overlay (see
 tools/eval_tracking.py for the full report and longer clips). Seed 0 dresses the
-teams in red and navy; seed 1 in white, the colour of the pitch lines. The seed-0
-floors are the issue's targets (IDF1 and MOTA >= 0.85); the ID-switch bound and the
-seed-1 floors guard the level measured when they were written.
+teams in red and navy; seed 1 in white, the colour of the pitch lines. Seed 0 must
+meet the issue's targets (IDF1 and MOTA >= 0.85, at most one ID switch per
+player-minute in view); the seed-1 floors guard the level measured when they were
+written (white kits on white lines are the detector's weak spot).
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ import eval_tracking  # noqa: E402
 
 from streamer.synth import SynthConfig  # noqa: E402
 
-# seed -> (min IDF1, min MOTA, max ID switches, min precision, min recall); measured in the comments
+# seed -> (min IDF1, min MOTA, max ID switches per player-minute, min precision, min recall);
+# measured in the comments
 FLOORS = {
-    0: (0.85, 0.85, 6, 0.93, 0.90),  # 0.930, 0.872, 6, 0.947, 0.929
-    1: (0.85, 0.75, 5, 0.92, 0.83),  # 0.889, 0.812, 4, 0.948, 0.862
+    0: (0.85, 0.85, 1.0, 0.95, 0.91),  # 0.956, 0.914, 0 (0 switches), 0.974, 0.939
+    1: (0.85, 0.78, 4.0, 0.92, 0.85),  # 0.901, 0.814, 3.0 (3 switches), 0.941, 0.871
 }
 
 
@@ -35,5 +37,5 @@ def test_pitch_detector_and_tracker_on_a_generated_broadcast_clip(seed):
     assert scores.num_gt_ids >= 15
     assert scores.idf1 >= min_idf1, scores.as_dict()
     assert scores.mota >= min_mota, scores.as_dict()
-    assert scores.id_switches <= max_switches, scores.as_dict()
+    assert scores.switches_per_player_minute <= max_switches, scores.as_dict()
     assert scores.precision >= min_precision and scores.recall >= min_recall, scores.as_dict()

@@ -5,7 +5,11 @@ Measurement ``z`` (4,): ``cx, cy, w, h``.
 
 Noise scales with the box height (a 20 px player jitters less in pixels than a
 200 px one) and the process noise with ``dt``, so 25, 30 and 50 fps clips are
-filtered alike.
+filtered alike. A player's box size changes slowly (zoom is the camera motion's
+job) but its measurement jitters with every stride and arm swing: the size's rate
+gets a tenth of the centre's rate noise and its measurement twice the centre's —
+otherwise three jittery first boxes give a newborn track a size rate that shrinks
+its prediction to nothing within a few frames of missed detections.
 """
 
 from __future__ import annotations
@@ -37,15 +41,20 @@ class BoxKalman:
         xyxy: first measured box.
         pos_std: position noise as a fraction of the box height.
         vel_std: velocity noise, fraction of box height per second.
+        size_rate_ratio: the size rates' noise relative to the centre's.
+        size_meas_ratio: the size measurement's noise relative to the centre's.
     """
 
-    def __init__(self, xyxy: np.ndarray, pos_std: float = 0.05, vel_std: float = 0.6) -> None:
+    def __init__(self, xyxy: np.ndarray, pos_std: float = 0.05, vel_std: float = 0.6,
+                 size_rate_ratio: float = 0.1, size_meas_ratio: float = 2.0) -> None:
         self.pos_std, self.vel_std = pos_std, vel_std
+        self.size_rate_ratio, self.size_meas_ratio = size_rate_ratio, size_meas_ratio
         kf = KalmanFilter(dim_x=8, dim_z=4)
         kf.H = _H.copy()
         kf.x = np.concatenate([xyxy_to_z(xyxy), np.zeros(4)])[:, None]
         h = max(float(kf.x[3, 0]), 1.0)
-        kf.P = np.diag(np.square([2 * pos_std * h] * 4 + [10 * vel_std * h] * 4))
+        v0 = 10 * vel_std * h
+        kf.P = np.diag(np.square([2 * pos_std * h] * 4 + [v0, v0] + [size_rate_ratio * v0] * 2))
         self.kf = kf
 
     @property
@@ -64,14 +73,16 @@ class BoxKalman:
         h = max(float(self.kf.x[3, 0]), 1.0)
         q_pos = (self.pos_std * h) ** 2 * dt * 25.0  # tuned at 25 fps, scales with dt
         q_vel = (self.vel_std * h) ** 2 * dt * 25.0
-        Q = np.diag([q_pos, q_pos, q_pos * 0.5, q_pos * 0.5, q_vel, q_vel, q_vel * 0.25, q_vel * 0.25])
+        q_size = q_vel * 0.25 * self.size_rate_ratio**2
+        Q = np.diag([q_pos, q_pos, q_pos * 0.5, q_pos * 0.5, q_vel, q_vel, q_size, q_size])
         self.kf.predict(F=F, Q=Q)
         self.kf.x[2:4, 0] = np.maximum(self.kf.x[2:4, 0], 1.0)
 
     def update(self, xyxy: np.ndarray, score: float = 1.0) -> None:
         h = max(float(self.kf.x[3, 0]), 1.0)
         std = self.pos_std * h / max(score, 0.2)
-        R = np.diag(np.square([std, std, std, std]))
+        size_std = self.size_meas_ratio * std
+        R = np.diag(np.square([std, std, size_std, size_std]))
         self.kf.update(xyxy_to_z(xyxy)[:, None], R=R)
 
     def hold_size(self) -> None:

@@ -36,10 +36,19 @@ class TrackingScores:
     duration_s: float
     precision: float
     recall: float
+    num_gt_boxes: int = 0  # player-frames in the truth
+
+    @property
+    def player_minutes(self) -> float:
+        """Minutes of players in view, summed over players (not ids × clip length:
+        players leave and enter the view of a panning camera)."""
+        if self.num_frames <= 0:
+            return 0.0
+        return self.num_gt_boxes * (self.duration_s / self.num_frames) / 60.0
 
     @property
     def switches_per_player_minute(self) -> float:
-        minutes = self.num_gt_ids * self.duration_s / 60.0
+        minutes = self.player_minutes
         return self.id_switches / minutes if minutes > 0 else 0.0
 
     def as_dict(self) -> dict[str, float]:
@@ -48,6 +57,7 @@ class TrackingScores:
             "switches/player-min": round(self.switches_per_player_minute, 3),
             "precision": round(self.precision, 4), "recall": round(self.recall, 4),
             "frames": self.num_frames, "gt ids": self.num_gt_ids,
+            "player-minutes": round(self.player_minutes, 3),
         }
 
 
@@ -60,11 +70,13 @@ def evaluate(truth: Iterable[FrameBoxes], hypotheses: Iterable[FrameBoxes], dura
         raise MissingDependencyError("tracking metrics need motmetrics: pip install motmetrics") from exc
     acc = mm.MOTAccumulator(auto_id=True)
     gt_ids: set[int] = set()
+    gt_boxes = 0
     for gt, hyp in zip(truth, hypotheses, strict=True):
         overlap = iou(gt.xyxy, hyp.xyxy) if len(gt.ids) and len(hyp.ids) else np.zeros((len(gt.ids), len(hyp.ids)))
         dist = np.where(overlap >= min_iou, 1.0 - overlap, np.nan)
         acc.update(gt.ids.tolist(), hyp.ids.tolist(), dist)
         gt_ids.update(int(i) for i in gt.ids)
+        gt_boxes += len(gt.ids)
     summary = mm.metrics.create().compute(
         acc, metrics=["mota", "idf1", "num_switches", "num_frames", "precision", "recall"], name="run"
     )
@@ -72,5 +84,5 @@ def evaluate(truth: Iterable[FrameBoxes], hypotheses: Iterable[FrameBoxes], dura
     return TrackingScores(
         mota=float(row["mota"]), idf1=float(row["idf1"]), id_switches=int(row["num_switches"]),
         num_frames=int(row["num_frames"]), num_gt_ids=len(gt_ids), duration_s=duration_s,
-        precision=float(row["precision"]), recall=float(row["recall"]),
+        precision=float(row["precision"]), recall=float(row["recall"]), num_gt_boxes=gt_boxes,
     )

@@ -50,7 +50,7 @@ class TrackerConfig:
     max_age_s: float = 1.5  # a track unseen this long is deleted
     coast_s: float = 0.0  # a confirmed track missed this long is still output, at its prediction
     merge_cover: float = 0.6  # share of an unmatched track's predicted box inside a detection: hidden in it
-    merge_area_ratio: float = 1.3  # ...when that detection is this much bigger than its own track's box
+    merge_area_ratio: float = 1.2  # ...when that detection is this much bigger than its own track's box
     duplicate_iou: float = 0.7  # an unseen track this much on a seen one is the same player
     camera_motion: bool = True
 
@@ -147,7 +147,7 @@ class ByteTracker:
         """Two confirmed tracks on one player (born from a blob split in two for a few
         frames) take turns at its detection and both live on. When one is seen and the
         other, unseen, predicts a box almost on it, they are one player: the seen
-        track goes on, under the id of whichever has the longer history. A track held
+        track goes on, under the id the player was given first. A track held
         in a merged blob moments ago is a player hidden behind another, not a double."""
         seen = [t for t in tracks if t.updated]
         unseen = [t for t in tracks if not t.updated and time_s - t.held_time > self.config.max_age_s]
@@ -158,8 +158,8 @@ class ByteTracker:
             keep, drop = seen[si], unseen[ui]
             if drop.player_id == 0 or keep.player_id == 0:
                 continue  # already merged with another
-            if drop.hits > keep.hits:
-                keep.player_id, keep.hits = drop.player_id, drop.hits
+            if drop.player_id < keep.player_id:  # the id the player had first
+                keep.player_id, keep.hits = drop.player_id, max(keep.hits, drop.hits)
             drop.player_id = 0
             drop.last_time = -np.inf  # ends it
 
