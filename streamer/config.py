@@ -184,6 +184,13 @@ def in_range(section: dict[str, Any], key: str, low: float, high: float = float(
     return value
 
 
+def check_ranges(section: dict[str, Any], ranges: dict[str, tuple[float, float]], prefix: str) -> None:
+    """ConfigError naming the key when a number of ``section`` lies outside its (low, high) range."""
+    for key, (low, high) in ranges.items():
+        if key in section:
+            in_range(section, key, low, high, prefix=prefix)
+
+
 def section_to(cls: type, section: dict[str, Any], name: str) -> Any:
     """Build the dataclass ``cls`` from a config section with the same field names.
 

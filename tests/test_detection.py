@@ -113,3 +113,18 @@ def test_unknown_detect_backend_names_the_key():
     config = load_config(None, ["detect.backend=yolo9000"])
     with pytest.raises(ConfigError, match="detect.backend"):
         build_stage("detect", config, StageContext(device="cpu", fps=25.0))
+
+
+@pytest.mark.parametrize("setting, key", [
+    ("detect.pitch.fg_threshold=200", "detect.pitch.fg_threshold"),
+    ("detect.pitch.bg_scale=0", "detect.pitch.bg_scale"),
+    ("detect.pitch.grass_hue=[90,30]", "detect.pitch.grass_hue"),
+    ("track.max_age_s=-1", "track.max_age_s"),
+    ("track.merge_area_ratio=0.5", "track.merge_area_ratio"),
+    ("track.low_score=0.9", "track.low_score"),
+])
+def test_out_of_range_detect_and_track_numbers_name_the_key(setting, key):
+    config = load_config(None, [setting])
+    stage = "track" if setting.startswith("track") else "detect"
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        build_stage(stage, config, StageContext(device="cpu", fps=25.0))
