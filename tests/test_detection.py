@@ -84,6 +84,25 @@ def test_components_match_opencv_in_raster_order():
             assert (cols.min() + x0, rows.min() + y0, np.ptp(cols) + 1, np.ptp(rows) + 1) == (x, y, bw, bh)
 
 
+def test_a_sprawling_blob_is_split_on_its_own_pixels_only():
+    """A line network with players on it has a box that also holds separate blobs; parts
+    cut from it must not repeat those (two identical boxes made two tracks of one player)."""
+    labels = np.zeros((120, 240), np.uint16)
+    labels[5:12, :] = 1  # a line along the top...
+    labels[:, 5:12] = 1  # ...one down the left...
+    labels[108:115, :] = 1  # ...and the bottom: one blob, a wide box
+    labels[50:80, 150:160] = 2  # a player standing apart inside that box
+    stats, ids, label_image, origin = _components(np.where(labels > 0, 255, 0).astype(np.uint8))
+    boxes = np.array([[x, y, x + w, y + h] for x, y, w, h, _ in stats], np.float32)
+    fill = stats[:, 4] / (stats[:, 2] * stats[:, 3])
+    detector = PitchDetector()
+    detector.prior.coef = (0.0, 30.0)  # players here are 30 px tall
+    parts, _ = detector._split_wide(boxes, fill, ids, label_image, origin)
+    player = [150, 50, 160, 80]
+    assert sum(np.array_equal(p, player) for p in parts) == 1, parts
+    assert len({tuple(p) for p in parts.tolist()}) == len(parts)
+
+
 def test_hog_verifier_prefers_people(shared_data):
     image = cv2.cvtColor(cv2.imread(str(shared_data / "images" / "messi5.jpg")), cv2.COLOR_BGR2RGB)
     verifier = HogVerifier()

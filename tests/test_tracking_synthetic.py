@@ -2,8 +2,8 @@
 
 22 players and a referee, crossings, a panning camera, score overlay (see
 tools/eval_tracking.py for the full report and longer clips). Seed 0 dresses the
-teams in red and navy; seed 1 in white, the colour of the pitch lines. Seed 0 must
-meet the issue's targets (IDF1 and MOTA >= 0.85, at most one ID switch per
+teams in red and navy; seed 1 in white, the colour of the pitch lines; seed 2 in
+yellow and maroon. Seeds 0 and 2 must meet the issue's targets (IDF1 and MOTA >= 0.85, at most one ID switch per
 player-minute in view); the seed-1 floors guard the level measured when they were
 written (white kits on white lines are the detector's weak spot).
 """
@@ -24,8 +24,9 @@ from streamer.synth import SynthConfig  # noqa: E402
 # seed -> (min IDF1, min MOTA, max ID switches per player-minute, min precision, min recall);
 # measured in the comments
 FLOORS = {
-    0: (0.85, 0.85, 1.0, 0.95, 0.91),  # 0.956, 0.914, 0 (0 switches), 0.974, 0.939
-    1: (0.85, 0.78, 4.0, 0.92, 0.85),  # 0.901, 0.814, 3.0 (3 switches), 0.941, 0.871
+    0: (0.85, 0.85, 1.0, 0.95, 0.92),  # 0.959, 0.919, 0 (0 switches), 0.977, 0.941
+    1: (0.88, 0.80, 4.0, 0.93, 0.85),  # 0.907, 0.827, 3.3 (3 switches), 0.952, 0.874
+    2: (0.85, 0.85, 1.0, 0.93, 0.91),  # 0.943, 0.887, 0 (0 switches), 0.953, 0.934
 }
 
 
@@ -34,7 +35,7 @@ def test_pitch_detector_and_tracker_on_a_generated_broadcast_clip(seed):
     result = eval_tracking.run_eval(SynthConfig(seconds=4.0, seed=seed))
     scores = result.scores
     min_idf1, min_mota, max_switches, min_precision, min_recall = FLOORS[seed]
-    assert scores.num_gt_ids >= 15
+    assert scores.num_gt_ids >= 14  # a crowd in view, not a few players
     assert scores.idf1 >= min_idf1, scores.as_dict()
     assert scores.mota >= min_mota, scores.as_dict()
     assert scores.switches_per_player_minute <= max_switches, scores.as_dict()

@@ -259,7 +259,7 @@ class PitchDetector:
         unit = h / 720.0
         _, fg, paint = self.masks(image)
         blobs = self._remove_lines(fg, paint, h)
-        stats = _components(blobs)[0]
+        stats, ids, labels, origin = _components(blobs)
         if len(stats) == 0:
             self.prior.update(np.zeros(0), np.zeros(0))
             return Detections.empty()
@@ -267,7 +267,7 @@ class PitchDetector:
         keep = (bh >= cfg.min_height_px * unit) & (bh <= cfg.max_height_px * unit)
         boxes = np.stack([x, y, x + bw, y + bh], axis=1)[keep]
         fill = (area / np.maximum(1.0, bw * bh))[keep]
-        boxes, fill = self._split_wide(boxes, fill, blobs)
+        boxes, fill = self._split_wide(boxes, fill, ids[keep], labels, origin)
         if len(boxes) == 0:
             return Detections.empty()
         foot_x = np.clip(((boxes[:, 0] + boxes[:, 2]) / 2).astype(int), 0, image.shape[1] - 1)
@@ -298,15 +298,27 @@ class PitchDetector:
         keep = (score > 0.05) & (width <= 2.0 * height)
         return Detections(boxes[keep].astype(np.float32), score[keep])
 
-    def _split_wide(self, boxes: np.ndarray, fill: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _split_wide(self, boxes: np.ndarray, fill: np.ndarray, ids: np.ndarray, labels: np.ndarray,
+                    origin: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         """Split blobs holding several players: side by side at column-profile valleys, one
-        behind the other (stacked in the image) at row-profile valleys."""
+        behind the other (stacked in the image) at row-profile valleys.
+
+        Each blob is split on its own pixels (``labels == id``): the box of a blob that
+        sprawls (a line network with players on it) also holds other, separate blobs,
+        and a part cut from it must not be one of those again — that made two identical
+        detections of one player, and two tracks that then lived on together.
+        """
         out: list[tuple[np.ndarray, float]] = []
-        for box, f in zip(boxes, fill, strict=True):
+        ox, oy = origin
+        for box, f, label in zip(boxes, fill, ids, strict=True):
             expected = self.prior.expected(np.array([box[3]], np.float32))
             player_h = float(expected[0]) if expected is not None else float(box[3] - box[1])
-            for part, part_fill in self._split_axis(box, f, mask, player_h, axis=1):
-                out.extend(self._split_axis(part, part_fill, mask, player_h, axis=0))
+            x1, y1, x2, y2 = (int(v) for v in box)
+            own = labels[y1 - oy:y2 - oy, x1 - ox:x2 - ox] == label
+            local = np.array([0, 0, x2 - x1, y2 - y1], np.float32)
+            shift = np.array([x1, y1, x1, y1], np.float32)
+            for part, part_fill in self._split_axis(local, f, own, player_h, axis=1):
+                out.extend((b + shift, pf) for b, pf in self._split_axis(part, part_fill, own, player_h, axis=0))
         if not out:
             return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
         return np.asarray([b for b, _ in out], np.float32), np.asarray([f for _, f in out], np.float32)
