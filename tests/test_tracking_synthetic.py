@@ -3,9 +3,10 @@
 22 players and a referee, crossings, a panning camera, score overlay (see
 tools/eval_tracking.py for the full report and longer clips). Seed 0 dresses the
 teams in red and navy; seed 1 in white, the colour of the pitch lines; seed 2 in
-yellow and maroon. Seeds 0 and 2 must meet the issue's targets (IDF1 and MOTA >= 0.85, at most one ID switch per
-player-minute in view); the seed-1 floors guard the level measured when they were
-written (white kits on white lines are the detector's weak spot).
+yellow and maroon. Seeds 0 and 2 must meet the issue's targets (IDF1 and MOTA >=
+0.85, at most one ID switch per player-minute in view); the seed-1 floors guard the
+level measured when they were written (white kits on white lines are the
+detector's weak spot).
 """
 
 from __future__ import annotations
