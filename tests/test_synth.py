@@ -12,7 +12,7 @@ from streamer.errors import ConfigError
 from streamer.render import PinholeCamera, intrinsics, look_at
 from streamer.synth import ClipGenerator, SynthConfig, load_truth, write_clip
 from streamer.synth.gait import advance_phase, facing_orient, gait_pose, steps_per_second
-from streamer.synth.paths import simulate_people
+from streamer.synth.paths import MIN_GAP_M, simulate_people
 from streamer.synth.stadium import FILL_RGB, TexturedPlane, _draw_plane, build_stadium, render_stadium
 
 SMALL = SynthConfig(width=480, height=272, seconds=0.4, fps=25, n_players=12, seed=3, mannequin_lod=2)
@@ -205,6 +205,7 @@ def test_people_move_smoothly_on_the_pitch_and_meet():
     assert step.max() < 8.0 and paths.speed_mps.max() < 8.0
     gaps = np.linalg.norm(pos[:, :, None] - pos[:, None], axis=3) + np.eye(23) * 1e9
     assert gaps.min() < 1.5  # players come close: crossings and occlusions happen
+    assert gaps.min() >= MIN_GAP_M - 1e-6  # ...shoulder to shoulder, never inside one another
 
 
 def test_planes_behind_the_camera_leave_no_ghost():

@@ -6,7 +6,9 @@ A ball point wanders smoothly over the pitch (a sum of slow sinusoids). Each pla
 home spot in a 4-4-2 formation (team 0 defends x < 0), shifted with the ball and by a slow
 personal wander; the two players of each team nearest the ball chase it, which makes
 players bunch, cross and occlude each other as in a match. Players steer toward their
-target with a speed limit and an acceleration limit; the referee trails the ball. Heading
+target with a speed limit and an acceleration limit, and away from anyone nearer than
+``PERSONAL_SPACE_M`` (bodies never pass through each other: two players meet shoulder to
+shoulder, they do not stand inside one another); the referee trails the ball. Heading
 follows the velocity (turning at most 5 rad/s) and faces the ball when standing.
 """
 
@@ -33,6 +35,13 @@ _SLOT_PRIORITY = np.array([0, 9, 10, 6, 7, 2, 3, 5, 8, 1, 4])
 _HALF = np.array([PITCH_LENGTH_M / 2, PITCH_WIDTH_M / 2])
 _MAX_TURN_RAD_S = 5.0
 _MAX_ACCEL_MPS2 = 4.0
+#: players steer apart inside this distance (centre to centre)...
+PERSONAL_SPACE_M = 1.5
+#: ...and are never closer than this (two bodies side by side)
+MIN_GAP_M = 0.6
+#: where each team's two ball chasers aim, relative to the ball: the two teams' chasers come
+#: at the ball from their own sides, not at one spot
+_CHASE_OFFSETS_M = np.array([[[1.0, 0.5], [-1.5, -1.0]], [[-1.0, -0.6], [1.6, 1.1]]])
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -76,6 +85,35 @@ def pick_roster(n_players: int) -> tuple[np.ndarray, np.ndarray]:
     return team, slot
 
 
+def _pair_offsets(pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, N, 2) vectors from every player to every other, (N, N) distances (self: inf)."""
+    d = pos[:, None, :] - pos[None, :, :]
+    dist = np.linalg.norm(d, axis=2)
+    np.fill_diagonal(dist, np.inf)
+    return d, dist
+
+
+def _keep_apart(pos: np.ndarray, top_speed: np.ndarray) -> np.ndarray:
+    """(N, 2) velocity steering each player away from those within ``PERSONAL_SPACE_M``,
+    stronger the closer they are (up to his top speed at contact)."""
+    d, dist = _pair_offsets(pos)
+    push = np.clip((PERSONAL_SPACE_M - dist) / (PERSONAL_SPACE_M - MIN_GAP_M), 0.0, 1.0)
+    away = (d / np.maximum(dist, 1e-6)[..., None] * push[..., None]).sum(axis=1)
+    return away * top_speed[:, None] * 0.5
+
+
+def _separate(pos: np.ndarray, iterations: int = 3) -> np.ndarray:
+    """Move pairs closer than ``MIN_GAP_M`` apart, half each (bodies cannot overlap)."""
+    pos = pos.copy()
+    for _ in range(iterations):
+        d, dist = _pair_offsets(pos)
+        short = np.clip(MIN_GAP_M - dist, 0.0, None)
+        if not short.any():
+            break
+        pos += (d / np.maximum(dist, 1e-6)[..., None] * (short / 2)[..., None]).sum(axis=1)
+    return pos
+
+
 def simulate_people(
     rng: np.random.Generator, n_players: int, referee: bool, n_frames: int, fps: float,
 ) -> PeoplePaths:
@@ -106,18 +144,18 @@ def simulate_people(
         for side in (0, 1):  # the two nearest outfield players of each team chase the ball
             members = np.flatnonzero((team == side) & (slot > 0))
             near = members[np.argsort(np.linalg.norm(pos[members] - ball[f], axis=1))[:2]]
-            target[near] = ball[f] + np.array([[1.0, 0.5], [-1.5, -1.0]])[: len(near)]
+            target[near] = ball[f] + _CHASE_OFFSETS_M[side, : len(near)]
         if referee:
             target[-1] = ball[f] + referee_offset
         target = np.clip(target, -_HALF - 2.0, _HALF + 2.0)
         desired = target - pos
         dist = np.linalg.norm(desired, axis=1, keepdims=True)
         want_speed = np.minimum(top_speed[:, None], dist / 1.2)  # slow down on arrival
-        want_v = desired / np.maximum(dist, 1e-9) * want_speed
+        want_v = desired / np.maximum(dist, 1e-9) * want_speed + _keep_apart(pos, top_speed)
         dv = want_v - velocity
         dv_norm = np.linalg.norm(dv, axis=1, keepdims=True)
         velocity = velocity + dv * np.minimum(1.0, _MAX_ACCEL_MPS2 * dt / np.maximum(dv_norm, 1e-9))
-        pos = pos + velocity * dt
+        pos = _separate(pos + velocity * dt)
         speed = np.linalg.norm(velocity, axis=1)
         face = np.where(speed > STAND_SPEED_MPS, np.arctan2(velocity[:, 1], velocity[:, 0]),
                         np.arctan2(ball[f, 1] - pos[:, 1], ball[f, 0] - pos[:, 0]))
