@@ -145,6 +145,23 @@ def test_metrics_count_a_switch_and_misses():
     assert scores.player_minutes == pytest.approx(15 * 0.04 / 60)
 
 
+def test_metrics_tell_a_switch_on_reentry_from_one_in_view():
+    from streamer.tracking.metrics import FrameBoxes, evaluate
+
+    a, b = box(100, 100), box(300, 100)
+    both = lambda ids: FrameBoxes(np.array(ids), np.stack([a, b]))  # noqa: E731
+    # player 1 leaves the picture for 2 s (50 frames) and comes back under a new id;
+    # player 2 stays in view and his id changes once
+    truth = [both([1, 2])] * 10 + [FrameBoxes(np.array([2]), b[None])] * 50 + [both([1, 2])] * 10
+    hyp = [both([7, 8])] * 10 + [FrameBoxes(np.array([8]), b[None])] * 30 + [FrameBoxes(np.array([9]), b[None])] * 20
+    hyp += [both([5, 9])] * 10
+    scores = evaluate(truth, hyp, duration_s=70 * 0.04)
+    assert scores.id_switches == 2 and scores.reentry_switches == 1
+    assert scores.in_view_switches_per_player_minute == pytest.approx(1 / (90 * 0.04 / 60))  # 90 player-frames
+    # out of view for less than reentry_s: an ordinary switch
+    assert evaluate(truth, hyp, duration_s=70 * 0.04, reentry_s=2.5).reentry_switches == 0
+
+
 def test_coverage_and_fit_inside():
     from streamer.tracking.association import coverage, fit_inside
 
