@@ -5,8 +5,8 @@ overlay), runs the ``pitch`` detector and the tracker on it frame by frame, and 
 the tracks with motmetrics against the generator's visible boxes. Ground-truth
 players less than ``--min-visibility`` visible (hidden behind others or the score
 box) are not counted as misses. Switches are also split: "re-entries" are players
-back after 1.5 s or more out of the picture (the camera panned away) under a new
-id — with look-alike kits only re-identification could avoid those — and the rest
+back after 1.5 s or more out of the picture (the camera panned away) or hidden,
+under a new id — with look-alike kits only re-identification could avoid those — and the rest
 are reported per player-minute in view.
 
 Usage: python tools/eval_tracking.py [--seconds 20] [--seed 0] [--size 1280x720] [--save-video out.mp4] [--oracle]

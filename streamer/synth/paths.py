@@ -95,7 +95,7 @@ def _pair_offsets(pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _keep_apart(pos: np.ndarray, top_speed: np.ndarray) -> np.ndarray:
     """(N, 2) velocity steering each player away from those within ``PERSONAL_SPACE_M``,
-    stronger the closer they are (up to his top speed at contact)."""
+    stronger the closer they are (half his top speed per neighbour at ``MIN_GAP_M``)."""
     d, dist = _pair_offsets(pos)
     push = np.clip((PERSONAL_SPACE_M - dist) / (PERSONAL_SPACE_M - MIN_GAP_M), 0.0, 1.0)
     away = (d / np.maximum(dist, 1e-6)[..., None] * push[..., None]).sum(axis=1)
