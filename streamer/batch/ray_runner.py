@@ -38,7 +38,7 @@ from streamer.batch.clip import base_entry, exception_reason, execute_clip
 from streamer.batch.plan import BatchSettings, ClipJob
 from streamer.config import Config
 from streamer.errors import ConfigError, InputError, MissingDependencyError, StreamerError
-from streamer.signals import sigint_ignored
+from streamer.signals import handling, sigint_ignored
 
 #: environment a local start needs before ``import ray``: loopback node address, no telemetry
 LOCAL_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
@@ -63,22 +63,21 @@ def ray_installed() -> bool:
 @contextmanager
 def deadline(seconds: float, what: str) -> Iterator[None]:
     """Raise :class:`StreamerError` if the block runs longer than ``seconds`` (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
 
     def on_alarm(signum: int, frame: Any) -> None:
         raise _Timeout
 
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    except _Timeout as exc:
-        raise StreamerError(f"{what} took longer than {seconds:g} s (batch.start_timeout_s)") from exc
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+    with handling(signal.SIGALRM, on_alarm) as installed:
+        if not installed:
+            yield
+            return
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            yield
+        except _Timeout as exc:
+            raise StreamerError(f"{what} took longer than {seconds:g} s (batch.start_timeout_s)") from exc
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 def check_reachable(address: str, timeout_s: float) -> None:

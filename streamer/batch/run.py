@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import signal
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +25,7 @@ from streamer.batch.ray_runner import INSTALL_HINT, check_reachable, ray_install
 from streamer.batch.report import BatchReport
 from streamer.config import Config
 from streamer.errors import ConfigError, InputError, MissingDependencyError
+from streamer.signals import handling
 
 
 def choose_runner(settings: BatchSettings, ray_address: str | None) -> str:
@@ -44,18 +44,12 @@ def choose_runner(settings: BatchSettings, ray_address: str | None) -> str:
 @contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
     """SIGTERM (a job scheduler, ``kill``) stops the batch like Ctrl-C: outputs finalised, 130."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
 
     def on_term(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, on_term)
-    try:
+    with handling(signal.SIGTERM, on_term):
         yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def run_batch(items: list[str], out: Path, config: Config, ray_address: str | None = None) -> int:
