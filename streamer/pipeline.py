@@ -8,9 +8,12 @@ Threads (as in supervision's ``process_video``):
   thread, so they need no locks;
 * a sink thread behind a second bounded queue draws, encodes and writes.
 
-Whatever ends the run — end of stream, a stream that breaks mid-way, Ctrl-C —
-the sinks are closed and renamed into place and ``run.json`` records the
-status, counts and per-stage wall time.
+Whatever ends the run — end of stream, a stream that breaks mid-way, Ctrl-C, a
+stage or sink that raises — the sinks are closed and renamed into place with
+every frame finished before the end, and ``run.json`` records the status,
+counts and per-stage wall time. A stage or sink that raises leaves
+``status: failed``, its name under ``failed`` and the one-line error in
+``run.json``, and its traceback in ``run.log``.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import platform
 import queue
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -29,7 +33,7 @@ from typing import Any, Protocol
 from streamer import __version__
 from streamer.config import Config, config_digest, load_config
 from streamer.errors import ConfigError, OutputError, StreamerError, StreamError
-from streamer.io.atomic import write_json
+from streamer.io.atomic import commit, partial_path, write_json
 from streamer.io.source import VideoSource, open_source, parse_input
 from streamer.progress import make_progress
 from streamer.records import Packet
@@ -38,6 +42,21 @@ from streamer.signals import sigint_ignored
 from streamer.stages import Stage, StageContext, build_stage
 
 EXIT_OK, EXIT_STREAM_BROKEN, EXIT_INTERRUPTED = 0, 1, 130
+EXIT_FAILED = 1
+
+
+class Failure(Exception):
+    """A stage or sink raised mid-run: which one, and the exception itself (``__cause__``)."""
+
+    def __init__(self, kind: str, name: str, exc: BaseException) -> None:
+        super().__init__(f"{kind} '{name}' failed: {_one_line(exc)}")
+        self.kind, self.name, self.exc = kind, name, exc
+
+
+def _one_line(exc: BaseException) -> str:
+    """``Type: message`` on one line (our own errors without the type)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if isinstance(exc, StreamerError) else f"{type(exc).__name__}: {text}"
 
 
 class Sink(Protocol):
@@ -66,7 +85,7 @@ class Timer:
 class RunResult:
     """How a run ended, and the report written to ``run.json``."""
 
-    status: str  # completed | damaged | stream_error | interrupted | output_error
+    status: str  # completed | damaged | stream_error | interrupted | output_error | failed
     exit_code: int
     out_dir: Path
     error: str = ""
@@ -82,6 +101,7 @@ class SinkWorker:
         self.sinks = sinks
         self.timers = {s.name: Timer() for s in sinks}
         self.error: BaseException | None = None
+        self.failed_sink = ""  # the sink that raised ``error``
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=maxsize)
         self._thread = threading.Thread(target=self._loop, name="streamer-sinks", daemon=True)
         self._thread.start()
@@ -93,21 +113,23 @@ class SinkWorker:
                 return
             if self.error is not None:
                 continue  # keep draining so the producer never blocks
-            try:
-                for sink in self.sinks:
-                    timer = self.timers[sink.name]
-                    t0 = time.perf_counter()
+            for sink in self.sinks:
+                timer = self.timers[sink.name]
+                t0 = time.perf_counter()
+                try:
                     for packet in item:
                         sink.write(packet)
-                    timer.seconds += time.perf_counter() - t0
-                    timer.calls += 1
-                    timer.frames += len(item)
-            except BaseException as exc:  # handed to the main thread
-                self.error = exc
+                except BaseException as exc:  # handed to the main thread
+                    self.error, self.failed_sink = exc, sink.name
+                    break
+                timer.seconds += time.perf_counter() - t0
+                timer.calls += 1
+                timer.frames += len(item)
 
     def put(self, packets: list[Packet]) -> None:
+        """Queue finished packets; :class:`Failure` once a sink has raised."""
         if self.error is not None:
-            raise self.error
+            raise Failure("sink", self.failed_sink, self.error) from self.error
         if packets:
             self._queue.put(packets)
 
@@ -115,14 +137,12 @@ class SinkWorker:
         """Wait until every queued packet is written; then close the sinks."""
         self._queue.put(self._END)
         self._thread.join()
-        errors = []
         for sink in self.sinks:
             try:
                 sink.close()
             except Exception as exc:  # close the others anyway
-                errors.append(exc)
-        if self.error is None and errors:
-            self.error = errors[0]
+                if self.error is None:
+                    self.error, self.failed_sink = exc, sink.name
 
 
 def _versions() -> dict[str, str]:
@@ -269,9 +289,12 @@ class Pipeline:
                 timer = stage_timers[stage.name]
                 t0 = time.perf_counter()
                 n_in = len(packets)
-                packets = stage.process(packets) if packets else []
-                if final:
-                    packets = packets + stage.flush()
+                try:
+                    packets = stage.process(packets) if packets else []
+                    if final:
+                        packets = packets + stage.flush()
+                except Exception as exc:
+                    raise Failure("stage", stage.name, exc) from exc
                 timer.seconds += time.perf_counter() - t0
                 timer.calls += 1
                 timer.frames += n_in
@@ -282,6 +305,7 @@ class Pipeline:
                 on_frames(processed)
 
         window: list[Packet] = []
+        failure: Failure | None = None
         try:
             try:
                 for frame in source:
@@ -299,24 +323,31 @@ class Pipeline:
                 status, exit_code, error = "stream_error", exc.exit_code, str(exc)
         except KeyboardInterrupt:
             status, exit_code, error = "interrupted", EXIT_INTERRUPTED, "interrupted by the user"
+        except Failure as exc:
+            failure = exc
         finally:
             with sigint_ignored():
                 source.close()
                 worker.finish()
                 progress.close()
-        if worker.error is not None:
-            exc = worker.error
-            if isinstance(exc, OSError):
+        if failure is None and worker.error is not None:
+            failure = Failure("sink", worker.failed_sink, worker.error)
+        failed: dict[str, str] = {}
+        if failure is not None:
+            failed = {failure.kind: failure.name}
+            if failure.kind == "sink" and isinstance(failure.exc, OSError):
                 status, exit_code = "output_error", EXIT_STREAM_BROKEN
-                error = f"cannot write outputs to {out}: {exc.strerror or exc}"
+                error = f"cannot write outputs to {out}: {failure.exc.strerror or failure.exc}"
             else:
-                raise exc
+                status, exit_code, error = "failed", EXIT_FAILED, str(failure)
+            _write_log(out / "run.log", failure)
         wall = time.perf_counter() - t_start
         stats = source.stats
         report: dict[str, Any] = {
             "status": status,
             "exit_code": exit_code,
             "error": error,
+            "failed": failed,
             "input": source.info.as_dict(),
             "output_dir": str(out),
             "outputs": sorted(
@@ -347,6 +378,18 @@ class Pipeline:
         }
         write_json(out / "run.json", report)
         return RunResult(status, exit_code, out, error, report)
+
+
+def _write_log(path: Path, failure: Failure) -> None:
+    """The failing stage's or sink's traceback, temp-then-rename; a log that cannot be
+    written must not hide the failure itself."""
+    text = f"{failure}\n\n" + "".join(traceback.format_exception(failure.exc))
+    temp = partial_path(path)
+    try:
+        temp.write_text(text, encoding="utf-8")
+        commit(temp, path)
+    except OSError:
+        pass
 
 
 def run(input_uri: str, out_dir: str | Path | None = None, config: Config | None = None) -> RunResult:

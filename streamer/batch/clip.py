@@ -9,7 +9,7 @@ the other clips. Only ``KeyboardInterrupt`` gets out: the pipeline turns it into
 Entry keys: ``input``, ``output_dir``, ``status`` (completed | failed | interrupted, plus
 ``skipped`` and ``pending`` set by the runner), ``error`` (one line, "" when completed),
 ``run_status`` (the pipeline's own status: completed | damaged | stream_error |
-output_error | interrupted), ``frames``, ``wall_s``, ``fps``, ``worker`` (host:pid).
+output_error | failed | interrupted), ``frames``, ``wall_s``, ``fps``, ``worker`` (host:pid).
 """
 
 from __future__ import annotations
