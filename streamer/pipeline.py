@@ -39,7 +39,7 @@ from streamer.progress import make_progress
 from streamer.records import Packet
 from streamer.runtime import tune_allocator
 from streamer.signals import sigint_ignored
-from streamer.stages import Stage, StageContext, build_stage
+from streamer.stages import Stage, StageContext, build_stage, check_order
 
 EXIT_OK, EXIT_STREAM_BROKEN, EXIT_INTERRUPTED = 0, 1, 130
 EXIT_FAILED = 1
@@ -243,7 +243,9 @@ class Pipeline:
         elif device == "auto":
             device = "cpu"
         context = StageContext(device=device, fps=source.info.fps, out_dir=out_dir)
-        return [build_stage(name, self.config, context) for name in pipe["stages"]]
+        stages = [build_stage(name, self.config, context) for name in pipe["stages"]]
+        check_order(list(zip(pipe["stages"], stages, strict=True)))
+        return stages
 
     def run(
         self,

@@ -160,6 +160,7 @@ class FixedBoxes:
     """A stand-in tracker: the same two player boxes on every frame."""
 
     name = "fixed_boxes"
+    fills = ("tracks",)
 
     def process(self, packets: list[Packet]) -> list[Packet]:
         boxes = np.array([[10, 10, 40, 90], [100, 5, 130, 90]], np.float32)

@@ -134,6 +134,7 @@ class ReplayTracks:
     """A pipeline stage that puts pre-computed tracks (:data:`REPLAY`) on each frame."""
 
     name = "replay_tracks"
+    fills = ("tracks",)
 
     def process(self, packets: list) -> list:
         return [p.replace(tracks=REPLAY.get(p.frame.index, Tracks.empty())) for p in packets]
@@ -160,6 +161,7 @@ class TimedKeypoints:
         from streamer.stages import build_stage
 
         self.stage = build_stage("keypoints", config, context)
+        self.reads, self.uses, self.fills = self.stage.reads, self.stage.uses, self.stage.fills
 
     def process(self, packets: list) -> list:
         import time

@@ -23,9 +23,18 @@ from streamer.records import Packet
 
 
 class Stage(Protocol):
-    """What the pipeline runner needs from a stage."""
+    """What the pipeline runner needs from a stage.
+
+    ``reads``: packet fields an earlier stage must fill; ``uses``: fields read when
+    present (no later stage may fill them); ``fills``: fields it fills. The pipeline
+    checks them when it builds the stages (:func:`check_order`), before anything is
+    decoded or written.
+    """
 
     name: str
+    reads: tuple[str, ...]
+    uses: tuple[str, ...]
+    fills: tuple[str, ...]
 
     def process(self, packets: list[Packet]) -> list[Packet]:
         """Packets of one window in, finished packets out (possibly delayed)."""
@@ -59,6 +68,28 @@ STAGE_FACTORIES: dict[str, str] = {
 def register_stage(name: str, target: str) -> None:
     """Register a stage factory by its import path, e.g. ``"streamer.stages.track:build"``."""
     STAGE_FACTORIES[name] = target
+
+
+def check_order(stages: list[tuple[str, Stage]]) -> None:
+    """ConfigError unless every stage comes after the stages that fill what it reads.
+
+    ``stages``: (name in ``pipeline.stages``, built stage) in run order.
+    """
+    filled: set[str] = set()
+    for i, (name, stage) in enumerate(stages):
+        later = {f: n for n, s in reversed(stages[i + 1:]) for f in getattr(s, "fills", ())}
+        for field in getattr(stage, "reads", ()):
+            if field in filled:
+                continue
+            if field in later:
+                raise ConfigError(f"pipeline.stages: put '{later[field]}' before '{name}' ('{name}' reads the "
+                                  f"{field} that '{later[field]}' fills)")
+            raise ConfigError(f"pipeline.stages: '{name}' reads {field}, which no stage before it fills")
+        for field in getattr(stage, "uses", ()):
+            if field not in filled and field in later:
+                raise ConfigError(f"pipeline.stages: put '{later[field]}' before '{name}' ('{name}' uses the "
+                                  f"{field} that '{later[field]}' fills)")
+        filled |= set(getattr(stage, "fills", ()))
 
 
 def build_stage(name: str, config: dict[str, Any], context: StageContext) -> Stage:

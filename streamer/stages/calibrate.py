@@ -30,6 +30,9 @@ def _boxes(packet: Packet) -> np.ndarray | None:
 
 class CalibrateStage:
     name = "calibrate"
+    reads: tuple[str, ...] = ()
+    uses = ("detections", "tracks", "camera_motion")  # player boxes masked out; the camera's motion
+    fills = ("calibration",)
 
     def __init__(self, calibrator: Calibrator) -> None:
         self.calibrator = calibrator

@@ -36,6 +36,9 @@ RANGES = {
 
 class DetectStage:
     name = "detect"
+    reads: tuple[str, ...] = ()
+    uses: tuple[str, ...] = ()
+    fills = ("detections",)
 
     def __init__(self, backend: Any, batched: bool = False) -> None:
         self.backend = backend

@@ -46,6 +46,9 @@ class KeypointsStage:
     """Track boxes → backend (one batched call per window) → ``Keypoints`` records."""
 
     name = "keypoints"
+    reads = ("tracks",)
+    uses: tuple[str, ...] = ()
+    fills = ("keypoints",)
 
     def __init__(
         self,

@@ -87,10 +87,14 @@ class MeshStage:
     """Packets → camera per frame → backend (one call per window) → ``packet.body``."""
 
     name = "mesh"
+    uses = ("calibration",)  # its intrinsics, when calibrated
+    fills = ("body",)
 
     def __init__(self, backend: MeshBackend, *, focal_px: float = 0.0, default_hfov_deg: float = 30.0
                  ) -> None:
         self.backend = backend
+        # fit poses a body on the keypoints; blade crops the tracks' boxes itself
+        self.reads = ("keypoints",) if backend.name == "fit" else ("tracks",)
         self.focal_px = float(focal_px)
         self.default_hfov_deg = float(default_hfov_deg)
 

@@ -41,6 +41,9 @@ class SmoothStage:
     """Thin stage shell around :class:`~streamer.smoothing.smoother.Smoother`."""
 
     name = "smooth"
+    reads: tuple[str, ...] = ()
+    uses = ("body", "tracks")  # packets without a body pass through
+    fills = ("body", "body_raw")
 
     def __init__(self, params: SmoothingParams, joints_fn: JointsFn | None = None) -> None:
         """

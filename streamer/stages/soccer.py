@@ -115,6 +115,9 @@ class _Pending:
 
 class SoccerStage:
     name = "soccer"
+    reads = ("tracks",)
+    uses = ("calibration", "keypoints", "body")  # pitch metres, torso colours, mesh ground points
+    fills = ("metrics",)
 
     def __init__(self, cfg: SoccerConfig, team_cfg: teams.TeamConfig, out_dir: Path | None = None) -> None:
         if cfg.speed_window_s <= 0 or cfg.max_speed_mps <= 0:

@@ -13,6 +13,9 @@ from streamer.tracking.tracker import ByteTracker, TrackerConfig
 
 class TrackStage:
     name = "track"
+    reads = ("detections",)
+    uses: tuple[str, ...] = ()
+    fills = ("tracks", "camera_motion")
 
     def __init__(self, config: TrackerConfig) -> None:
         self.tracker = ByteTracker(config)
