@@ -266,16 +266,46 @@ class PitchCalibration:
         _check_optional("PitchCalibration.cam_K", self.cam_K, (3, 3))
 
 
+#: PlayerMetrics.team codes
+TEAM_A, TEAM_B, TEAM_OTHER, TEAM_UNKNOWN = 0, 1, 2, -1
+#: each team code's drawing colour (RGB): overlay, minimap, report plots
+TEAM_RGB = {TEAM_A: (230, 60, 60), TEAM_B: (70, 140, 255), TEAM_OTHER: (255, 220, 0), TEAM_UNKNOWN: (255, 210, 0)}
+
+#: PlayerMetrics.flags bits
+FLAG_NO_CALIBRATION = 1 << 0  # no pitch calibration in this frame: no position, no speed
+FLAG_POSITION_OUTLIER = 1 << 1  # ground point jumped: left out of the speed
+FLAG_IMPLAUSIBLE_SPEED = 1 << 2  # smoothed speed > max_speed_mps: not used
+FLAG_OFF_PITCH = 1 << 3  # ground point outside the pitch (+ off_pitch_margin_m)
+FLAG_GROUND_FROM_MESH = 1 << 4  # the ground point came from the body mesh (else the box)
+FLAG_BOX_SIZE = 1 << 5  # box far taller/shorter than its neighbours' (merged players, a fragment):
+# its bottom edge is no ground point, the position is left out of the speed
+#: flag bit -> the name a CSV writes for it
+FLAG_NAMES: dict[int, str] = {
+    FLAG_NO_CALIBRATION: "no_calibration",
+    FLAG_POSITION_OUTLIER: "position_outlier",
+    FLAG_IMPLAUSIBLE_SPEED: "implausible_speed",
+    FLAG_OFF_PITCH: "off_pitch",
+    FLAG_GROUND_FROM_MESH: "ground_from_mesh",
+    FLAG_BOX_SIZE: "box_size",
+}
+
+
+def describe_flags(bits: int) -> str:
+    """``"name|name"`` of the bits set in one ``PlayerMetrics.flags`` value ("" when none)."""
+    return "|".join(name for bit, name in FLAG_NAMES.items() if int(bits) & bit)
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class PlayerMetrics:
     """Per-player soccer facts in one frame; rows in the order of the frame's Tracks.
 
     Attributes:
         track_id: (N,) int64.
-        team: (N,) int64: 0 or 1 for the two teams, 2 for referees/others, -1 unknown.
+        team: (N,) int64 team code: ``TEAM_A``/``TEAM_B`` (0/1) for the two teams, ``TEAM_OTHER`` (2)
+            for referees and others, ``TEAM_UNKNOWN`` (-1).
         pitch_xy_m: (N, 2) float32 ground point on the pitch (metres); NaN when uncalibrated.
         speed_mps: (N,) float32 smoothed ground speed (m/s); NaN when unknown.
-        flags: (N,) int64 bit flags (see ``streamer.stages.soccer``), 0 = nothing to note.
+        flags: (N,) int64 bit flags (``FLAG_*`` above, named by :func:`describe_flags`), 0 = nothing to note.
         joints_pitch_m: (N, J, 3) float32 or None: the body joints (``BodyParams.joints_cam_m``
             order) in pitch coordinates, z up, when a mesh and a camera calibration both exist.
     """

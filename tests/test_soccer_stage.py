@@ -284,7 +284,7 @@ def test_player_history_grows_and_windows():
 
 
 def test_flag_names():
-    from streamer.stages.soccer import FLAG_IMPLAUSIBLE_SPEED, FLAG_NAMES, FLAG_OFF_PITCH, describe_flags
+    from streamer.records import FLAG_IMPLAUSIBLE_SPEED, FLAG_NAMES, FLAG_OFF_PITCH, describe_flags
 
     assert describe_flags(0) == ""
     assert describe_flags(FLAG_IMPLAUSIBLE_SPEED | FLAG_OFF_PITCH) == "implausible_speed|off_pitch"

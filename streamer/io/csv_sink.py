@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from streamer.io.atomic import commit, partial_path
-from streamer.records import Packet
+from streamer.records import Packet, describe_flags
 
 TRACKS_COLUMNS: tuple[str, ...] = (
     "frame",
@@ -126,8 +126,6 @@ class TracksCsvSink:
         time_txt = _cell(frame.time_s, 6)
         metrics = packet.metrics
         metric_row = {} if metrics is None else {int(t): i for i, t in enumerate(metrics.track_id)}
-        if metrics is not None:
-            from streamer.stages.soccer import describe_flags  # the flag names live with the stage
         rows = []
         for i in range(len(tracks)):
             track_id = int(tracks.track_id[i])

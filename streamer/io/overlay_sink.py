@@ -14,10 +14,9 @@ from typing import Any
 import numpy as np
 
 from streamer.io.video_writer import VideoWriter
-from streamer.records import Packet
+from streamer.records import TEAM_RGB, Packet
 
 #: box/label colour per team (0, 1, referee/other) and for an unknown team
-TEAM_RGB = {0: (230, 60, 60), 1: (70, 140, 255), 2: (255, 220, 0), -1: (255, 210, 0)}
 #: mesh albedo per team; unknown = light grey
 TEAM_MESH_RGB = {0: (205, 80, 80), 1: (90, 130, 215), 2: (220, 200, 60), -1: (200, 200, 200)}
 

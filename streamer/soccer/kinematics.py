@@ -25,9 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from streamer.records import FLAG_IMPLAUSIBLE_SPEED, FLAG_POSITION_OUTLIER
+
 #: flag bits of :class:`SpeedSeries` (the soccer stage exposes them in PlayerMetrics.flags)
-FLAG_POSITION_OUTLIER = 1 << 1
-FLAG_IMPLAUSIBLE_SPEED = 1 << 2
 
 
 @dataclass(frozen=True, slots=True)

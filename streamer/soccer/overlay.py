@@ -5,7 +5,7 @@ Shape legend: ``H, W`` frame size; ``N`` players.
 Drawn on top of the boxes the overlay sink already colours by team: the pitch model
 through the frame's calibration (its lines must sit on the painted ones: a calibration
 check at a glance), each player's speed beside the box, and a top-down minimap with one
-dot per player in the team colours of :data:`streamer.io.overlay_sink.TEAM_RGB`.
+dot per player in the team colours of :data:`streamer.records.TEAM_RGB`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from streamer.io.overlay_sink import TEAM_RGB
-from streamer.records import Packet, PitchCalibration
+from streamer.records import TEAM_RGB, Packet, PitchCalibration
 from streamer.soccer import pitch_model
 from streamer.soccer.homography import apply_homography
 

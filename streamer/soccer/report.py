@@ -27,7 +27,7 @@ import numpy as np
 
 from streamer.io.atomic import commit, partial_path
 from streamer.io.csv_sink import CsvWriter
-from streamer.io.overlay_sink import TEAM_RGB
+from streamer.records import TEAM_RGB
 from streamer.soccer import pitch_model
 from streamer.soccer.angles import ANGLE_NAMES
 from streamer.soccer.history import PlayerHistory

@@ -35,34 +35,19 @@ import numpy as np
 from streamer.config import section_to
 from streamer.errors import ConfigError
 from streamer.pose.layouts import get_layout
-from streamer.records import Packet, PlayerMetrics, Tracks
+from streamer.records import (
+    FLAG_BOX_SIZE,
+    FLAG_GROUND_FROM_MESH,
+    FLAG_NO_CALIBRATION,
+    FLAG_OFF_PITCH,
+    Packet,
+    PlayerMetrics,
+    Tracks,
+)
 from streamer.soccer import angles as angles_mod
 from streamer.soccer import ground, kinematics, pitch_model, teams
 from streamer.soccer.history import PlayerHistory
 from streamer.stages import StageContext
-
-#: PlayerMetrics.flags bits
-FLAG_NO_CALIBRATION = 1 << 0  # no pitch calibration in this frame: no position, no speed
-FLAG_POSITION_OUTLIER = kinematics.FLAG_POSITION_OUTLIER  # ground point jumped: left out of the speed
-FLAG_IMPLAUSIBLE_SPEED = kinematics.FLAG_IMPLAUSIBLE_SPEED  # smoothed speed > max_speed_mps: not used
-FLAG_OFF_PITCH = 1 << 3  # ground point outside the pitch (+ off_pitch_margin_m)
-FLAG_GROUND_FROM_MESH = 1 << 4  # the ground point came from the body mesh (else the box)
-FLAG_BOX_SIZE = 1 << 5  # box far taller/shorter than its neighbours' (merged players, a fragment):
-# its bottom edge is no ground point, the position is left out of the speed
-#: flag bit -> the name a CSV writes for it
-FLAG_NAMES: dict[int, str] = {
-    FLAG_NO_CALIBRATION: "no_calibration",
-    FLAG_POSITION_OUTLIER: "position_outlier",
-    FLAG_IMPLAUSIBLE_SPEED: "implausible_speed",
-    FLAG_OFF_PITCH: "off_pitch",
-    FLAG_GROUND_FROM_MESH: "ground_from_mesh",
-    FLAG_BOX_SIZE: "box_size",
-}
-
-
-def describe_flags(bits: int) -> str:
-    """``"name|name"`` of the bits set in one ``PlayerMetrics.flags`` value ("" when none)."""
-    return "|".join(name for bit, name in FLAG_NAMES.items() if int(bits) & bit)
 
 
 @dataclass(frozen=True, slots=True)
