@@ -30,6 +30,10 @@ def export_bvh(npz_path: str | Path, out_path: str | Path, *, body_model: str | 
             stored = str(data["body_model"]) if "body_model" in data.files else ""
     except (OSError, ValueError, KeyError) as exc:
         raise InputError(f"{path} is not a streamer player file ({exc})") from exc
+    t = len(seq["global_orient"])
+    if seq["body_pose"].shape != (t, 63) or seq["transl"].shape != (t, 3) or seq["time_s"].shape != (t,):
+        raise InputError(f"{path}: expected body_pose (T, 63), transl (T, 3), time_s (T,) with T = {t}; got "
+                         f"{seq['body_pose'].shape}, {seq['transl'].shape}, {seq['time_s'].shape}")
     model = load_body_model(body_model or stored or "auto", smplx_path=smplx_path)
     n = len(BODY_JOINT_NAMES)
     with torch.no_grad():

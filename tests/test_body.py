@@ -207,6 +207,9 @@ def test_motion_npz_drives_both_backends(tmp_path, models):
       "transl": np.zeros((2, 3))}, "betas"),
     ({"betas": np.zeros(10), "global_orient": np.zeros((2, 3)), "body_pose": np.zeros((3, 63)),
       "transl": np.zeros((2, 3))}, "body_pose"),
+    # the contract is (T, 63): a (T, 21, 3) array is refused, not silently accepted
+    ({"betas": np.zeros(10), "global_orient": np.zeros((2, 3)), "body_pose": np.zeros((2, 21, 3)),
+      "transl": np.zeros((2, 3))}, r"body_pose must be \(T, 63\)"),
 ])
 def test_bad_motion_files(tmp_path, arrays, match):
     path = tmp_path / "bad.npz"

@@ -53,6 +53,43 @@ def test_bvh_round_trip_matches_body_model_within_1mm(tmp_path, backend):
     assert (got[:, head, 1] > got[:, pelvis, 1]).mean() > 0.5
 
 
+def test_an_independent_bvh_parser_reads_the_body_model_joints(tmp_path):
+    """bvhio (PyPI) parses the file and runs its own forward kinematics: same joints as the body model."""
+    import bvhio
+
+    npz = player_npz(tmp_path / "player_2.npz", "mannequin", t=6, seed=3)
+    out = export_bvh(npz, tmp_path / "p2.bvh")
+    model = load_body_model("mannequin")
+    with np.load(npz) as d, torch.no_grad():
+        joints = model.joints(
+            betas=torch.from_numpy(d["betas"])[None].expand(len(d["transl"]), -1),
+            global_orient=torch.from_numpy(d["global_orient"]),
+            body_pose=torch.from_numpy(d["body_pose"]).reshape(-1, 21, 3),
+            transl=torch.from_numpy(d["transl"]),
+        )[:, : len(BODY_JOINT_NAMES)].numpy().astype(np.float64)
+    expected = joints @ CAMERA_TO_WORLD.T
+    assert bvhio.readAsBvh(str(out)).FrameTime == pytest.approx(1 / 30, abs=1e-5)
+    root = bvhio.readAsHierarchy(str(out))
+    names = [joint.Name for joint, _, _ in root.layout()]
+    assert sorted(names) == sorted(BODY_JOINT_NAMES)
+    for f in range(len(expected)):
+        root.loadPose(f)
+        got = {joint.Name: np.array(joint.PositionWorld, np.float64) for joint, _, _ in root.layout()}
+        err = max(np.abs(got[n] - expected[f, i]).max() for i, n in enumerate(BODY_JOINT_NAMES))
+        assert err < 1e-3, f"frame {f}: max joint error {err * 1000:.3f} mm"
+
+
+def test_export_refuses_a_body_pose_off_the_contract(tmp_path):
+    npz = player_npz(tmp_path / "player_5.npz", "mannequin", t=4)
+    with np.load(npz) as d:
+        arrays = dict(d)
+    arrays["body_pose"] = arrays["body_pose"].reshape(4, 21, 3)
+    np.savez(npz, **arrays)
+    proc = run_cli("export", "bvh", str(npz), "-o", str(tmp_path / "p5.bvh"))
+    assert proc.returncode == 2 and "body_pose (T, 63)" in proc.stderr
+    assert not (tmp_path / "p5.bvh").exists()
+
+
 def test_export_cli(tmp_path):
     npz = player_npz(tmp_path / "player_4.npz", "mannequin", t=5)
     proc = run_cli("export", "bvh", str(npz), "-o", str(tmp_path / "p4.bvh"))

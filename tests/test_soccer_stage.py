@@ -155,11 +155,14 @@ def test_mesh_ground_points_and_speeds_follow_the_truth(synth_clip):
             truth_xy.setdefault(t, []).append((truth.time_s, *p))
     assert np.median(errors) < 0.15 and np.percentile(errors, 95) < 0.4
     assert np.median(np.concatenate(body_err)) < 0.2
-    # the stage's speeds equal the smoother run on the true pelvis path, within 0.3 m/s
-    kin = SoccerConfig().kinematics()
+    # the stage's speeds follow the true pelvis speed: finite differences of the true path,
+    # averaged over 1 s (a stride's sway is not running speed)
     for t, rows in truth_xy.items():
         arr = np.array(rows)
-        true_speed = kinematics.speed_series(arr[:, 0], arr[:, 1:], kin).speed_mps
+        step = np.linalg.norm(np.gradient(arr[:, 1:], arr[:, 0], axis=0), axis=1)
+        half = np.searchsorted(arr[:, 0], arr[:, 0] + 0.5) - np.arange(len(arr))
+        true_speed = np.array([step[max(0, i - h):i + h].mean() if i - h >= 0 and i + h <= len(arr) else np.nan
+                               for i, h in enumerate(half)])
         ours = {
             p.frame.time_s: float(p.metrics.speed_mps[k])
             for p in out
@@ -226,7 +229,8 @@ def test_packets_are_held_only_as_long_as_the_speed_needs():
     speeds = np.array([p.metrics.speed_mps[0] for p in released])
     # 2 px per frame at 0.1 m/px and 25 fps: 5 m/s
     assert np.nanmedian(speeds) == pytest.approx(5.0, rel=0.02)
-    assert np.isnan(released[0].metrics.team).sum() == 0  # int column, -1 when unknown
+    teams_seen = np.concatenate([p.metrics.team for p in released])
+    assert teams_seen.dtype == np.int64 and set(teams_seen.tolist()) <= {-1, 0, 1, 2}  # -1 when unknown
 
 
 def test_real_clip_calibrated_teams_and_plausible_speeds(shared_data, tmp_path):

@@ -2,9 +2,8 @@
 
 Shape legend: ``T`` frames.
 
-File keys: ``betas`` (10,) or (T, 10), ``global_orient`` (T, 3), ``body_pose`` (T, 63) or
-(T, 21, 3), ``transl`` (T, 3); axis-angle radians and metres, SMPL-X conventions. Other keys
-are ignored.
+File keys: ``betas`` (10,) or (1, 10), ``global_orient`` (T, 3), ``body_pose`` (T, 63),
+``transl`` (T, 3); axis-angle radians and metres, SMPL-X conventions. Other keys are ignored.
 """
 
 from __future__ import annotations
@@ -68,8 +67,9 @@ def load_motion_npz(path: str | os.PathLike[str]) -> BodyMotion:
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise InputError(f"{path} is not a readable .npz file: {exc}") from exc
     pose = arrays["body_pose"]
-    if pose.ndim == 2 and pose.shape[1] == 3 * NUM_BODY_JOINTS:
-        arrays["body_pose"] = pose.reshape(len(pose), NUM_BODY_JOINTS, 3)
+    if pose.ndim != 2 or pose.shape[1] != 3 * NUM_BODY_JOINTS:
+        raise InputError(f"{path}: body_pose must be (T, {3 * NUM_BODY_JOINTS}), got {pose.shape}")
+    arrays["body_pose"] = pose.reshape(len(pose), NUM_BODY_JOINTS, 3)
     betas = arrays["betas"]
     if betas.shape == (1, NUM_BETAS):
         arrays["betas"] = betas[0]

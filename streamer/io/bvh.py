@@ -67,11 +67,15 @@ def write_bvh(path: str | Path, names: tuple[str, ...], parents: tuple[int, ...]
         names / parents: the J joints and their parent indices (-1 for the root), parents first.
         rest_joints: (J, 3) rest-pose joints of the body model for this player's shape.
         global_orient: (T, 3) root axis-angle, camera frame.
-        body_pose: (T, J-1, 3) or (T, 3·(J-1)) local axis-angle of the other joints.
+        body_pose: (T, 3·(J-1)) local axis-angle of the other joints (the player file's layout).
         transl: (T, 3) root translation, camera frame, metres.
     """
     n_joints = len(names)
-    body_pose = np.asarray(body_pose, np.float64).reshape(len(global_orient), n_joints - 1, 3)
+    body_pose = np.asarray(body_pose, np.float64)
+    if body_pose.shape != (len(global_orient), 3 * (n_joints - 1)):
+        raise ValueError(f"body_pose: expected shape ({len(global_orient)}, {3 * (n_joints - 1)}), "
+                         f"got {body_pose.shape}")
+    body_pose = body_pose.reshape(len(global_orient), n_joints - 1, 3)
     rest = np.asarray(rest_joints, np.float64)
     offsets = np.array([rest[k] - rest[p] if p >= 0 else np.zeros(3) for k, p in enumerate(parents)])
     root_rot = CAMERA_TO_WORLD @ Rotation.from_rotvec(np.asarray(global_orient, np.float64)).as_matrix()
