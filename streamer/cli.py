@@ -161,7 +161,6 @@ def cmd_preview(args: argparse.Namespace) -> int:
     import shutil
     import tempfile
 
-    from streamer.config import load_config
     from streamer.io.preview import LatestFrame, MjpegServer, PreviewSink
     from streamer.io.source import parse_input
     from streamer.pipeline import Pipeline
@@ -171,8 +170,8 @@ def cmd_preview(args: argparse.Namespace) -> int:
               "outputs.joints_csv=false", "outputs.players_npz=false", "progress=off"]
     if parse_input(args.input).kind == "file":
         preset.append("source.realtime=true")
-    if "smooth" in load_config():
-        preset.append("smooth.mode=forward")
+    # stages that look into the future run causally: a live viewer must not wait for it
+    preset += ["smooth.mode=forward", "soccer.causal=true"]
     args.overrides = preset + list(args.overrides)
     config = _config_from_args(args)
     headless = args.headless or not os.environ.get("DISPLAY")

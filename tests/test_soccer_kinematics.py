@@ -176,3 +176,16 @@ def test_a_window_of_reach_gives_the_whole_series_speed():
         part = speed_series(t[sel], xy[sel], CFG)
         j = int(np.flatnonzero(sel)[0])
         np.testing.assert_allclose(part.speed_mps[k - j], full.speed_mps[k], rtol=1e-9)  # NaN = NaN too
+
+
+def test_causal_speed_uses_no_future_sample():
+    t = times(6.0, 25.0, jitter=0.002)
+    rng = np.random.default_rng(4)
+    xy = integrate_path(t, lambda s: 4.0 + 0 * s) + rng.normal(0, 0.05, (len(t), 2))
+    full = speed_series(t, xy, CFG, causal=True)
+    # cutting the series after a sample leaves that sample's speed unchanged
+    for k in (30, 60, 120):
+        cut = speed_series(t[: k + 1], xy[: k + 1], CFG, causal=True)
+        assert cut.speed_mps[k] == pytest.approx(full.speed_mps[k], abs=1e-9)
+    assert np.nanmedian(full.speed_mps[30:]) == pytest.approx(4.0, rel=0.02)
+    assert np.isnan(full.speed_mps[:3]).all()  # too little past yet

@@ -233,6 +233,26 @@ def test_packets_are_held_only_as_long_as_the_speed_needs():
     assert teams_seen.dtype == np.int64 and set(teams_seen.tolist()) <= {-1, 0, 1, 2}  # -1 when unknown
 
 
+def test_causal_mode_holds_nothing_and_measures_speed_from_the_past():
+    """Live runs: every frame leaves the stage in the call it arrived with; the speed uses past
+    samples only, so it is known once a window's worth of them exists."""
+    rng = np.random.default_rng(1)
+    image = np.full((120, 200, 3), (60, 140, 60), np.uint8)
+    cal = PitchCalibration(np.diag([0.1, 0.1, 1.0]), 0.0, "manual")
+    stage = SoccerStage(dataclasses.replace(SoccerConfig(), report=False, causal=True), TeamConfig())
+    speeds = []
+    for k in range(80):
+        x = 50 + 2.0 * k + rng.normal(0, 0.1)
+        tracks = Tracks(np.array([1]), np.array([[x - 3, 40, x + 3, 60]], np.float32), np.ones(1, np.float32))
+        out = stage.process([Packet(Frame(k, k, k / 25.0, image), tracks=tracks, calibration=cal)])
+        assert [p.frame.index for p in out] == [k]
+        speeds.append(out[0].metrics.speed_mps[0])
+    assert stage.flush() == []
+    # 2 px per frame at 0.1 m/px and 25 fps: 5 m/s, once a second of past samples exists
+    assert np.nanmedian(speeds[25:]) == pytest.approx(5.0, rel=0.03)
+    assert np.isfinite(speeds[25:]).mean() > 0.9
+
+
 def test_real_clip_calibrated_teams_and_plausible_speeds(shared_data, tmp_path):
     """The shipped Bundesliga config on the first 2.4 s: calibrated every frame, two teams, no
     outfield speed above 12 m/s."""

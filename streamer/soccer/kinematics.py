@@ -82,6 +82,7 @@ def local_poly_fit(
     segment: np.ndarray | None = None,
     eval_segment: np.ndarray | None = None,
     chunk: int = 256,
+    past_only: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """LOESS: value and first derivative at ``eval_s`` from a local polynomial fit.
 
@@ -91,11 +92,13 @@ def local_poly_fit(
         window_s: full width of the tricube window.
         degree: 1 (local line) or 2 (local parabola).
         segment / eval_segment: (T,) / (M,) segment ids; samples of other segments are ignored.
+        past_only: a causal fit: samples after an evaluation time are ignored and the
+            samples before it need only reach a third of the half-window back (live runs).
 
     Returns:
         value: (M, D) and derivative: (M, D), NaN where fewer than degree + 2 samples fall in
         the window, or they do not reach a third of the half-window on both sides (a
-        one-sided fit extrapolates its derivative).
+        one-sided fit extrapolates its derivative; ``past_only`` accepts that).
     """
     t_all = np.asarray(time_s, np.float64)
     values = np.asarray(values, np.float64).reshape(len(t_all), -1)
@@ -112,13 +115,15 @@ def local_poly_fit(
             continue
         dt = t_all[None, a:b] - ev[:, None]  # (m, n)
         w = (1 - np.clip(np.abs(dt) / half, 0, 1) ** 3) ** 3
+        if past_only:
+            w = w * (dt <= 0)
         if segment is not None and eval_segment is not None:
             w = w * (segment[None, a:b] == eval_segment[c0 : c0 + chunk, None])
         used = w > 0
         count = used.sum(axis=1)
         reach_lo = np.where(used, dt, np.inf).min(axis=1)
         reach_hi = np.where(used, dt, -np.inf).max(axis=1)
-        ok = (count >= degree + 2) & (reach_lo <= -half / 3) & (reach_hi >= half / 3)
+        ok = (count >= degree + 2) & (reach_lo <= -half / 3) & (past_only | (reach_hi >= half / 3))
         # normal equations from the weighted moments: N[i, j] = sum w dt^(i+j), r[i] = sum w dt^i y
         powers = [w]
         for _ in range(2 * degree):
@@ -139,12 +144,16 @@ def local_poly_fit(
     return out_v, out_d
 
 
-def speed_series(time_s: np.ndarray, xy_m: np.ndarray, cfg: KinematicsConfig) -> SpeedSeries:
+def speed_series(time_s: np.ndarray, xy_m: np.ndarray, cfg: KinematicsConfig,
+                 causal: bool = False) -> SpeedSeries:
     """Smoothed positions, speed and acceleration of one track.
 
     Args:
         time_s: (T,) increasing sample times (seconds).
         xy_m: (T, 2) raw pitch positions; NaN rows (uncalibrated frames) are skipped.
+        causal: each sample's values from it and earlier samples alone (live runs): a local
+            line over the past ``window_s`` (a parabola on one side would swing at the edge),
+            so a change of pace shows about half a window late.
     """
     time_s = np.asarray(time_s, np.float64)
     xy_m = np.asarray(xy_m, np.float64).reshape(-1, 2)
@@ -158,12 +167,15 @@ def speed_series(time_s: np.ndarray, xy_m: np.ndarray, cfg: KinematicsConfig) ->
     if ok.sum() >= 3:
         t, p = time_s[ok], xy_m[ok]
         seg = segments(t, cfg.max_gap_s)
-        first, _ = local_poly_fit(t, p, t, cfg.window_s, 1, seg, seg)
+        # causal: a full window_s of the past is the half-window of a kernel twice as wide
+        width = 2 * cfg.window_s if causal else cfg.window_s
+        first, _ = local_poly_fit(t, p, t, width, 1, seg, seg, past_only=causal)
         resid = np.linalg.norm(p - first, axis=1)
         outlier = np.isfinite(resid) & (resid > cfg.jump_m)
         flags[np.flatnonzero(ok)[outlier]] |= FLAG_POSITION_OUTLIER
         keep = ~outlier
-        pos, v = local_poly_fit(t[keep], p[keep], t, cfg.window_s, 2, seg[keep], seg)
+        pos, v = local_poly_fit(t[keep], p[keep], t, width, 1 if causal else 2, seg[keep], seg,
+                                past_only=causal)
         xy_s[ok], vel[ok] = pos, v
         sp = np.linalg.norm(v, axis=1)
         bad = np.isfinite(sp) & (sp > cfg.max_speed_mps)
@@ -172,7 +184,9 @@ def speed_series(time_s: np.ndarray, xy_m: np.ndarray, cfg: KinematicsConfig) ->
         speed[ok] = sp
         good = np.isfinite(sp)
         if good.sum() >= 3:
-            _, acc = local_poly_fit(t[good], sp[good, None], t, cfg.accel_window_s, 1, seg[good], seg)
+            accel_width = 2 * cfg.accel_window_s if causal else cfg.accel_window_s
+            _, acc = local_poly_fit(t[good], sp[good, None], t, accel_width, 1, seg[good], seg,
+                                    past_only=causal)
             acc = acc[:, 0]
             # a speed that changes faster than a body can (a box swallowing a neighbour, a jump
             # of the ground point) makes the whole bump around it implausible, not just its flanks

@@ -69,6 +69,7 @@ class SoccerConfig:
     box_height_ratio_min: float = 0.55
     box_height_ratio_max: float = 1.45
     team_warmup_s: float = 3.0
+    causal: bool = False  # live runs: release every frame at once, speeds from the past alone
     report: bool = True
     report_min_s: float = 1.0
 
@@ -221,12 +222,14 @@ class SoccerStage:
         t0, reach = packet.frame.time_s, kinematics.reach_s(self.kin)
         speed = np.full(len(tracks), np.nan, np.float32)
         flags = item.flags.copy()
+        # every sample that can change this frame's speed (the whole series gives the same);
+        # causal: only the past, so the speed is the fit's value at the window's newest end
+        ahead = 0.0 if self.cfg.causal else reach
         for i, tid in enumerate(tracks.track_id):
-            # every sample that can change this frame's speed (the whole series gives the same)
-            t, xy = self.history[int(tid)].window(t0 - reach, t0 + reach)
+            t, xy = self.history[int(tid)].window(t0 - reach, t0 + ahead)
             if len(t) < 3:
                 continue
-            series = kinematics.speed_series(t, xy, self.kin)
+            series = kinematics.speed_series(t, xy, self.kin, causal=self.cfg.causal)
             k = int(np.searchsorted(t, t0))
             if k < len(t) and t[k] == t0:
                 speed[i] = series.speed_mps[k]
@@ -246,9 +249,9 @@ class SoccerStage:
         out = []
         while self._pending:
             t = self._pending[0].packet.frame.time_s
-            future_known = final or t <= self._newest_time - kinematics.reach_s(self.kin) + 1e-9
+            future_known = final or self.cfg.causal or t <= self._newest_time - kinematics.reach_s(self.kin) + 1e-9
             waited = self._newest_time - (self._first_time if self._first_time is not None else t)
-            warm = final or self.teams.ready or waited > self.cfg.team_warmup_s
+            warm = final or self.cfg.causal or self.teams.ready or waited > self.cfg.team_warmup_s
             if not (future_known and warm):
                 break
             out.append(self._finish(self._pending.popleft()))
