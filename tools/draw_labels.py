@@ -101,9 +101,11 @@ def draw_sheet(image: np.ndarray, boxes: list, ignore: list, cell: int = 280, co
         zoom = max(1, min(cell // max(cy1 - cy0, 1), cell // max(cx1 - cx0, 1)))
         grid = 5 if (cy1 - cy0) < 60 else 10 if (cy1 - cy0) < 200 else 20
         tile = draw_tile(image, cx0, cy0, cx1 - cx0, cy1 - cy0, zoom, grid, boxes, ignore)
+        fit = min(1.0, (cell + 30) / tile.shape[0], (cell + 40) / tile.shape[1])
+        if fit < 1.0:  # a big person: shrink the rendered crop to fit its cell
+            tile = cv2.resize(tile, None, fx=fit, fy=fit, interpolation=cv2.INTER_AREA)
         out = np.full((cell + 50, cell + 40, 3), 255, np.uint8)
-        th, tw = min(tile.shape[0], cell + 30), min(tile.shape[1], cell + 40)
-        out[:th, :tw] = tile[:th, :tw]
+        out[:tile.shape[0], :tile.shape[1]] = tile
         text = f"{i}: {x1:g},{y1:g},{x2:g},{y2:g}"
         cv2.putText(out, text, (2, cell + 45), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1)
         cells.append(out)
