@@ -8,14 +8,19 @@ the path an environment variable names.
 from __future__ import annotations
 
 import importlib.util
-import os
 import platform
 import sys
 from dataclasses import dataclass
 from importlib import metadata
-from pathlib import Path
 
 from streamer.errors import InputError
+from streamer.model_files import (
+    SMPLX_ENV,
+    blade_checkpoint_path,
+    blazepose_model_path,
+    default_smplx_path,
+    user_file,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,37 +31,11 @@ class Check:
     detail: str
 
 
-def models_dir() -> Path:
-    """Where user-supplied weights and body models are looked for."""
-    return Path(os.environ.get("STREAMER_MODELS", Path.home() / ".cache" / "streamer" / "models"))
-
-
 def _version(dist: str) -> str | None:
     try:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
         return None
-
-
-def _package_file(package: str, relative: str) -> Path | None:
-    """A data file inside an installed package, found without importing the package."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for root in spec.submodule_search_locations:
-        candidate = Path(root) / relative
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def blazepose_model_path() -> Path | None:
-    """``pose_landmark_full.tflite`` as shipped inside the mediapipe wheel."""
-    return _package_file("mediapipe", "modules/pose_landmark/pose_landmark_full.tflite")
-
-
-def _user_file(env: str, default: Path) -> Path:
-    return Path(os.environ[env]) if os.environ.get(env) else default
 
 
 def check_core() -> list[Check]:
@@ -140,7 +119,7 @@ def check_backends() -> list[Check]:
     out.append(Check("body", "mannequin (default)", mannequin,
                      "mannequin-x: licence-free SMPL-X-driven body" if mannequin else
                      "pip install mannequin-x"))
-    smplx_file = _user_file("STREAMER_SMPLX", models_dir() / "smplx" / "SMPLX_NEUTRAL.npz")
+    smplx_file = user_file(SMPLX_ENV, default_smplx_path())
     out.append(Check("body", "SMPL-X model", smplx_file.is_file(),
                      f"{smplx_file}" if smplx_file.is_file() else
                      f"missing {smplx_file}: register at https://smpl-x.is.tue.mpg.de, download "
@@ -151,10 +130,6 @@ def check_backends() -> list[Check]:
     out.append(Check("batch", "ray", ray is not None,
                      f"ray {ray}" if ray else "optional: pip install -e .[ray] for `streamer batch --ray`"))
     return out
-
-
-def blade_checkpoint_path() -> Path:
-    return _user_file("STREAMER_BLADE", models_dir() / "blade" / "epoch_2.pth")
 
 
 def check_blade() -> Check:

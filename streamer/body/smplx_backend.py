@@ -31,11 +31,9 @@ from streamer.body.skeleton import (
     axis_angle_to_matrix,
     body_ancestor,
 )
-from streamer.doctor import models_dir
 from streamer.errors import InputError, MissingDependencyError
+from streamer.model_files import SMPLX_ENV, default_smplx_path
 
-#: environment variable naming the model file
-SMPLX_ENV = "STREAMER_SMPLX"
 #: keys of the npz the ``smplx`` package reads for an SMPL-X model
 REQUIRED_KEYS = (
     "v_template", "f", "shapedirs", "posedirs", "J_regressor", "kintree_table", "weights",
@@ -44,11 +42,6 @@ REQUIRED_KEYS = (
 _NUM_OUT_JOINTS = NUM_SMPLX_JOINTS + len(SMPLX_VERTEX_JOINT_NAMES)
 _GET_IT = ("register at https://smpl-x.is.tue.mpg.de, download 'SMPL-X v1.1 (NPZ)' and put "
            "SMPLX_NEUTRAL.npz at {default} (or pass its path, or set STREAMER_SMPLX)")
-
-
-def default_smplx_path() -> Path:
-    """``$STREAMER_MODELS/smplx/SMPLX_NEUTRAL.npz`` (models folder as in ``streamer doctor``)."""
-    return models_dir() / "smplx" / "SMPLX_NEUTRAL.npz"
 
 
 def smplx_model_path(path: str | os.PathLike[str] | None = None) -> Path:

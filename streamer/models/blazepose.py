@@ -52,7 +52,7 @@ def find_model(path: str | Path = "") -> Path:
         if not model.is_file():
             raise ConfigError(f"keypoints.blazepose.model: no such file {model}")
         return model
-    from streamer.doctor import blazepose_model_path
+    from streamer.model_files import blazepose_model_path
 
     model = blazepose_model_path()
     if model is None:

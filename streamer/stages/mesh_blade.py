@@ -365,7 +365,7 @@ def build_blade_backend(section: dict[str, Any], device: str) -> BladeBackend:
     from safetensors import SafetensorError
 
     from streamer.body import load_body_model
-    from streamer.doctor import blade_checkpoint_path
+    from streamer.model_files import blade_checkpoint_path
     from streamer.models.blade import BladeCheckpointError, BladePredictor
 
     blade = section["blade"]
