@@ -185,10 +185,12 @@ def in_range(section: dict[str, Any], key: str, low: float, high: float = float(
 
 
 def check_ranges(section: dict[str, Any], ranges: dict[str, tuple[float, float]], prefix: str) -> None:
-    """ConfigError naming the key when a number of ``section`` lies outside its (low, high) range."""
+    """ConfigError naming the key when a number of ``section`` lies outside its (low, high) range,
+    or is missing (a range for a key the defaults lack is a mistake in the code, not skipped)."""
     for key, (low, high) in ranges.items():
-        if key in section:
-            in_range(section, key, low, high, prefix=prefix)
+        if key not in section:
+            raise ConfigError(f"config section '{prefix}' lacks '{key}'")
+        in_range(section, key, low, high, prefix=prefix)
 
 
 def section_to(cls: type, section: dict[str, Any], name: str) -> Any:
