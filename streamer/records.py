@@ -171,9 +171,17 @@ class Keypoints:
         return Keypoints(self.track_id[mask], self.xy_px[mask], self.conf[mask], self.layout, world)
 
 
-#: SMPL-X counts (the smplx package's conventions)
+#: the 22 SMPL-X body joints, root first, in the model's order (the smplx package's conventions)
+BODY_JOINT_NAMES: tuple[str, ...] = (
+    "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2",
+    "left_ankle", "right_ankle", "spine3", "left_foot", "right_foot", "neck", "left_collar",
+    "right_collar", "head", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
+    "left_wrist", "right_wrist",
+)  # fmt: skip
+#: SMPL-X counts, each joint count derived from the names above
+NUM_BODY_JOINTS_WITH_ROOT = len(BODY_JOINT_NAMES)  # 22: the root (global_orient) and body_pose's joints
+NUM_BODY_JOINTS = NUM_BODY_JOINTS_WITH_ROOT - 1  # 21: body_pose's joints, root excluded
 NUM_BETAS = 10
-NUM_BODY_JOINTS = 21  # body_pose joints, root (global_orient) excluded
 NUM_HAND_JOINTS = 15
 NUM_EXPRESSION = 10
 

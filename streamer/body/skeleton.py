@@ -18,16 +18,19 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from streamer.records import NUM_BETAS, NUM_BODY_JOINTS, NUM_HAND_JOINTS
+from streamer.records import (
+    BODY_JOINT_NAMES,
+    NUM_BETAS,
+    NUM_BODY_JOINTS,
+    NUM_BODY_JOINTS_WITH_ROOT,
+    NUM_HAND_JOINTS,
+)
 
 __all__ = [
     "BODY_JOINT_NAMES", "NUM_BETAS", "NUM_BODY_JOINTS", "NUM_BODY_JOINTS_WITH_ROOT", "NUM_HAND_JOINTS",
     "NUM_SMPLX_JOINTS", "SMPLX_JOINT_NAMES", "SMPLX_PARENTS", "SMPLX_VERTEX_JOINT_NAMES",
     "axis_angle_to_matrix", "body_ancestor", "forward_kinematics", "joint_depths",
 ]
-
-#: root (pelvis, rotated by ``global_orient``) plus the 21 joints ``body_pose`` rotates
-NUM_BODY_JOINTS_WITH_ROOT = NUM_BODY_JOINTS + 1
 
 _FINGERS = ("index", "middle", "pinky", "ring", "thumb")
 _HAND_JOINT_NAMES = tuple(
@@ -36,10 +39,7 @@ _HAND_JOINT_NAMES = tuple(
 
 #: the 55 joints of the SMPL-X skeleton, in the model's order
 SMPLX_JOINT_NAMES: tuple[str, ...] = (
-    "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2",
-    "left_ankle", "right_ankle", "spine3", "left_foot", "right_foot", "neck", "left_collar",
-    "right_collar", "head", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
-    "left_wrist", "right_wrist", "jaw", "left_eye_smplhf", "right_eye_smplhf", *_HAND_JOINT_NAMES,
+    *BODY_JOINT_NAMES, "jaw", "left_eye_smplhf", "right_eye_smplhf", *_HAND_JOINT_NAMES,
 )
 
 #: the 21 surface points the ``smplx`` package appends after the skeleton (picked vertices)
@@ -48,8 +48,6 @@ SMPLX_VERTEX_JOINT_NAMES: tuple[str, ...] = (
     "left_big_toe", "left_small_toe", "left_heel", "right_big_toe", "right_small_toe", "right_heel",
     *(f"{side}_{tip}" for side in ("left", "right") for tip in ("thumb", "index", "middle", "ring", "pinky")),
 )
-
-BODY_JOINT_NAMES: tuple[str, ...] = SMPLX_JOINT_NAMES[:NUM_BODY_JOINTS_WITH_ROOT]
 
 
 def _smplx_parents() -> tuple[int, ...]:

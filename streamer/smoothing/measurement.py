@@ -20,12 +20,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from streamer.records import NUM_BETAS, NUM_BODY_JOINTS, BodyParams, Tracks
+from streamer.records import NUM_BETAS, NUM_BODY_JOINTS_WITH_ROOT, BodyParams, Tracks
 from streamer.smoothing.params import SmoothingParams
 from streamer.smoothing.rotations import quat_from_rotvec
 
 #: joints the filter tracks: global_orient + body_pose
-NUM_FILTERED_JOINTS = NUM_BODY_JOINTS + 1
+NUM_FILTERED_JOINTS = NUM_BODY_JOINTS_WITH_ROOT
 #: the box-size factor on the noise is clipped to this range
 SIZE_FACTOR_RANGE: tuple[float, float] = (0.5, 4.0)
 

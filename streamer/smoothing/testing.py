@@ -23,10 +23,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from streamer.records import NUM_BETAS, NUM_BODY_JOINTS, BodyParams
+from streamer.records import NUM_BETAS, NUM_BODY_JOINTS, NUM_BODY_JOINTS_WITH_ROOT, BodyParams
 from streamer.smoothing.rotations import boxplus, quat_from_rotvec, quat_mul, rotvec_from_quat
 
-J = NUM_BODY_JOINTS + 1
+J = NUM_BODY_JOINTS_WITH_ROOT
 #: SMPL-X joint indices (0 = pelvis/root); body_pose row = joint index - 1
 L_HIP, R_HIP, SPINE1, L_KNEE, R_KNEE, SPINE2, L_ANKLE, R_ANKLE, SPINE3 = 1, 2, 3, 4, 5, 6, 7, 8, 9
 L_SHOULDER, R_SHOULDER, L_ELBOW, R_ELBOW = 16, 17, 18, 19

@@ -22,15 +22,9 @@ from __future__ import annotations
 
 import numpy as np
 
-#: the 22 SMPL-X body joints (root first), in the model's order
-BODY_JOINT_NAMES: tuple[str, ...] = (
-    "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2",
-    "left_ankle", "right_ankle", "spine3", "left_foot", "right_foot", "neck", "left_collar",
-    "right_collar", "head", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
-    "left_wrist", "right_wrist",
-)  # fmt: skip
+from streamer.records import BODY_JOINT_NAMES, NUM_BODY_JOINTS_WITH_ROOT
+
 JOINT: dict[str, int] = {name: i for i, name in enumerate(BODY_JOINT_NAMES)}
-NUM_BODY_JOINTS_WITH_ROOT = len(BODY_JOINT_NAMES)
 
 #: the angles :func:`joint_angles` returns, in the order of ``angles.csv``'s columns
 ANGLE_NAMES: tuple[str, ...] = (

@@ -33,10 +33,10 @@ from streamer.models.blade.group_layout import GroupLayout, tile_offsets
 from streamer.models.blade.position_encoding import sine_position_map
 from streamer.models.blade.resnet import RESNET_STAGE_CHANNELS, ResNetTrunk
 from streamer.models.blade.rotation import matrix_to_axis_angle, rot6d_to_matrix
+from streamer.records import NUM_BODY_JOINTS_WITH_ROOT, NUM_HAND_JOINTS
 
 #: SMPL-X joints predicted by the body head (root + 21 body joints) and per hand
-NUM_SMPLX_BODY_JOINTS = 22
-NUM_HAND_JOINTS = 15
+NUM_SMPLX_BODY_JOINTS = NUM_BODY_JOINTS_WITH_ROOT
 
 
 @dataclass(frozen=True)
