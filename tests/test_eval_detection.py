@@ -133,3 +133,34 @@ def test_label_boxes_lie_in_the_frame(path, shared_data):
     for f in parse_labels(data, str(path)):
         for box in f.boxes:  # targets lie in the picture (ignore boxes may reach past it)
             assert box[0] >= 0 and box[1] >= 0 and box[2] <= width and box[3] <= height, (f.frame, box)
+
+
+def test_tool_scores_the_labelled_frames(clip, tmp_path):
+    """tools/eval_detection.py end to end on a bar-coded clip: the drawn frames are the labelled ones."""
+    import os
+    import subprocess
+    import sys
+
+    import cv2
+
+    import media
+
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    box = [20, 60, 40, 90]  # below the bar code band
+    (labels / "clip.json").write_text(json.dumps({"media": clip.path.name, "how": "test", "frames": [
+        {"frame": 7, "split": "check", "boxes": [box]},
+        {"frame": 3, "split": "tune", "boxes": [box, [100, 50, 120, 90]], "ignore": [[130, 40, 160, 96]]}]}))
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    out = subprocess.run([sys.executable, str(repo / "tools" / "eval_detection.py"), "--labels-dir", str(labels),
+                          "--data", str(clip.path.parent), "--json", str(tmp_path / "e.json"),
+                          "--draw", str(tmp_path / "draw")], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    numbers = json.loads((tmp_path / "e.json").read_text())["clips"]
+    assert numbers["clip"]["tune"]["frames"] == 1 and numbers["clip"]["tune"]["targets"] == 2
+    assert numbers["clip"]["check"]["frames"] == 1 and numbers["clip"]["check"]["targets"] == 1
+    assert numbers["TOTAL"]["all"]["targets"] == 3
+    for index in (3, 7):
+        drawn = cv2.imread(str(tmp_path / "draw" / f"clip_f{index:05d}.png"))
+        assert media.read_index(drawn) == index
