@@ -10,6 +10,7 @@ Keys (all float32 unless noted), named so they pass straight to ``smplx.SMPLX``
 key                 shape        meaning
 ==================  ===========  ====================================================
 betas               (10,)        the track's shape (median over its frames)
+betas_per_frame     (T, 10)      the shape each frame was posed with (``joints3d`` use it)
 global_orient       (T, 3)       root rotation, axis-angle, camera frame (x right, y down)
 body_pose           (T, 63)      21 body joints × axis-angle, SMPL-X order
 transl              (T, 3)       root translation, metres, camera frame
@@ -143,6 +144,9 @@ class PlayersNpzSink:
             key: value for key, value in seq.items() if key != "betas"
         }
         out["betas"] = np.median(seq["betas"], axis=0).astype(np.float32)
+        # the shape each frame was posed with: joints3d come from it (the smoother lets a track's
+        # shape drift slowly), so posing with betas_per_frame reproduces them exactly
+        out["betas_per_frame"] = seq["betas"].astype(np.float32)
         out["fps"] = np.float32(self.fps)
         out["keypoint_layout"] = np.str_(self._layout)
         out["body_model"] = np.str_(self.body_model)

@@ -156,6 +156,7 @@ class Smoother(Generic[Item]):
             right_hand_pose=raw.right_hand_pose,
             jaw_pose=raw.jaw_pose,
             expression=raw.expression,
+            body_model=raw.body_model,
         )
 
     def _forget_outputs(self, out_time_s: float) -> None:
