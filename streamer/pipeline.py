@@ -8,6 +8,10 @@ Threads (as in supervision's ``process_video``):
   thread, so they need no locks;
 * a sink thread behind a second bounded queue draws, encodes and writes.
 
+Before the stages, each frame gets its shot (``streamer.detection.shots``, a few
+frames late): windows never mix shots, and at a cut every stage first hands over
+what it holds of the old shot and then restarts (``streamer.stages.end_shot``).
+
 Whatever ends the run — end of stream, a stream that breaks mid-way, Ctrl-C —
 the sinks are closed and renamed into place and ``run.json`` records the
 status, counts and per-stage wall time.
@@ -27,15 +31,16 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from streamer import __version__
-from streamer.config import Config, config_digest, load_config
+from streamer.config import Config, config_digest, load_config, section_to
+from streamer.detection.shots import Shot, ShotConfig, ShotDetector
 from streamer.errors import ConfigError, OutputError, StreamerError, StreamError
 from streamer.io.atomic import write_json
 from streamer.io.source import VideoSource, open_source, parse_input
 from streamer.progress import make_progress
-from streamer.records import Packet
+from streamer.records import Frame, Packet
 from streamer.runtime import tune_allocator
 from streamer.signals import sigint_ignored
-from streamer.stages import Stage, StageContext, build_stage
+from streamer.stages import Stage, StageContext, build_stage, end_shot
 
 EXIT_OK, EXIT_STREAM_BROKEN, EXIT_INTERRUPTED = 0, 1, 130
 
@@ -222,7 +227,7 @@ class Pipeline:
             device = "cuda" if has_cuda else "cpu"
         elif device == "auto":
             device = "cpu"
-        context = StageContext(device=device, fps=source.info.fps, out_dir=out_dir)
+        context = StageContext(device=device, fps=source.info.fps, out_dir=out_dir, live=source.info.live)
         return [build_stage(name, self.config, context) for name in pipe["stages"]]
 
     def run(
@@ -262,14 +267,20 @@ class Pipeline:
         live = source.info.live
         processed = 0
         status, exit_code, error = "completed", EXIT_OK, ""
+        shot_cfg: ShotConfig = section_to(ShotConfig, config["shots"], "shots")
+        detector = ShotDetector(shot_cfg) if shot_cfg.enabled else None
+        shot_timer = Timer()
+        first_shot: list[Shot] = []  # without a detector: the one shot, from the first frame
 
-        def run_stages(packets: list[Packet], final: bool = False) -> None:
+        def run_stages(packets: list[Packet], final: bool = False, shot_end: bool = False) -> None:
             nonlocal processed
             for stage in stages:
                 timer = stage_timers[stage.name]
                 t0 = time.perf_counter()
                 n_in = len(packets)
                 packets = stage.process(packets) if packets else []
+                if shot_end:
+                    packets = packets + end_shot(stage)
                 if final:
                     packets = packets + stage.flush()
                 timer.seconds += time.perf_counter() - t0
@@ -282,19 +293,55 @@ class Pipeline:
                 on_frames(processed)
 
         window: list[Packet] = []
+        waiting: dict[int, Packet] = {}  # frames the shot detector has not decided yet
+        current_shot = 0
+
+        def add(packet: Packet) -> None:
+            """Queue a packet whose shot is known; run a window when one is due."""
+            nonlocal window, current_shot
+            if packet.shot != current_shot:  # a cut: finish the old shot, restart the stages
+                run_stages(window, shot_end=True)
+                window, current_shot = [], packet.shot
+            window.append(packet)
+            if len(window) >= window_size or (live and source.pending() == 0):
+                run_stages(window)
+                window = []
+
+        def decide(frame_index: int, shot: int) -> None:
+            add(waiting.pop(frame_index).replace(shot=shot))
+
+        def shot_detect(frame: Frame | None) -> None:
+            """Push a frame (None: the end) through the shot detector, then on to the stages."""
+            t0 = time.perf_counter()
+            if detector is None:
+                if frame is not None:
+                    if not first_shot:
+                        first_shot.append(Shot(0, frame.index, frame.time_s))
+                    add(Packet(frame))
+                return
+            if frame is not None:
+                waiting[frame.index] = Packet(frame)
+                decided = detector.push(frame.index, frame.time_s, frame.image)
+            else:
+                decided = detector.finish()
+            shot_timer.seconds += time.perf_counter() - t0
+            shot_timer.calls += 1
+            shot_timer.frames += frame is not None
+            for frame_index, shot in decided:
+                decide(frame_index, shot)
+
         try:
             try:
                 for frame in source:
-                    window.append(Packet(frame))
-                    if len(window) >= window_size or (live and source.pending() == 0):
-                        run_stages(window)
-                        window = []
+                    shot_detect(frame)
+                shot_detect(None)
                 run_stages(window, final=True)
                 window = []
                 if source.damage():
                     status, exit_code, error = "damaged", EXIT_STREAM_BROKEN, source.damage()
             except StreamError as exc:
                 # keep every frame decoded before the break
+                shot_detect(None)
                 run_stages(window, final=True)
                 status, exit_code, error = "stream_error", exc.exit_code, str(exc)
         except KeyboardInterrupt:
@@ -337,9 +384,11 @@ class Pipeline:
             },
             "timings": {
                 "decode": {"seconds": round(stats.decode_s, 4), "frames": stats.decoded},
+                "shots": shot_timer.as_dict(),
                 "stages": {name: t.as_dict() for name, t in stage_timers.items()},
                 "sinks": {name: t.as_dict() for name, t in worker.timers.items()},
             },
+            "shots": [s.as_dict() for s in (detector.shots if detector is not None else first_shot)],
             "stop_reason": stats.stop_reason,
             "config": config,
             "config_sha256": config_digest(config),

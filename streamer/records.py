@@ -306,9 +306,12 @@ class Packet:
 
     ``body`` is the mesh stage's output, replaced by the smoothed parameters when
     the smoother runs; ``body_raw`` then keeps the unsmoothed ones for the sinks.
+    ``shot`` is the 0-based index of the camera shot the frame belongs to (it goes up
+    by one at each cut, :mod:`streamer.detection.shots`); stages restart at a new shot.
     """
 
     frame: Frame
+    shot: int = 0
     detections: Detections | None = None
     tracks: Tracks | None = None
     #: (2, 3) affine taking the previous frame's pixels to this frame's (global camera motion)
