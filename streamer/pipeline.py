@@ -32,7 +32,6 @@ from typing import Any, Protocol
 
 from streamer import __version__
 from streamer.config import Config, config_digest, load_config, section_to
-from streamer.detection.shots import Shot, ShotConfig, ShotDetector
 from streamer.errors import ConfigError, OutputError, StreamerError, StreamError
 from streamer.io.atomic import write_json
 from streamer.io.source import VideoSource, open_source, parse_input
@@ -267,10 +266,13 @@ class Pipeline:
         live = source.info.live
         processed = 0
         status, exit_code, error = "completed", EXIT_OK, ""
-        shot_cfg: ShotConfig = section_to(ShotConfig, config["shots"], "shots")
-        detector = ShotDetector(shot_cfg) if shot_cfg.enabled else None
+        detector = None
+        if config["shots"]["enabled"]:
+            from streamer.detection.shots import ShotConfig, ShotDetector  # cv2: not in the null pipeline
+
+            detector = ShotDetector(section_to(ShotConfig, config["shots"], "shots"))
         shot_timer = Timer()
-        first_shot: list[Shot] = []  # without a detector: the one shot, from the first frame
+        first_shot: list[dict[str, Any]] = []  # without a detector: the one shot, from the first frame
 
         def run_stages(packets: list[Packet], final: bool = False, shot_end: bool = False) -> None:
             nonlocal processed
@@ -316,7 +318,7 @@ class Pipeline:
             if detector is None:
                 if frame is not None:
                     if not first_shot:
-                        first_shot.append(Shot(0, frame.index, frame.time_s))
+                        first_shot.append({"shot": 0, "first_frame": frame.index, "time_s": round(frame.time_s, 4)})
                     add(Packet(frame))
                 return
             if frame is not None:
@@ -388,7 +390,7 @@ class Pipeline:
                 "stages": {name: t.as_dict() for name, t in stage_timers.items()},
                 "sinks": {name: t.as_dict() for name, t in worker.timers.items()},
             },
-            "shots": [s.as_dict() for s in (detector.shots if detector is not None else first_shot)],
+            "shots": [s.as_dict() for s in detector.shots] if detector is not None else first_shot,
             "stop_reason": stats.stop_reason,
             "config": config,
             "config_sha256": config_digest(config),

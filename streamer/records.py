@@ -311,7 +311,6 @@ class Packet:
     """
 
     frame: Frame
-    shot: int = 0
     detections: Detections | None = None
     tracks: Tracks | None = None
     #: (2, 3) affine taking the previous frame's pixels to this frame's (global camera motion)
@@ -321,6 +320,7 @@ class Packet:
     body: BodyParams | None = None
     body_raw: BodyParams | None = None
     metrics: PlayerMetrics | None = None
+    shot: int = 0
 
     def replace(self, **changes: Any) -> Packet:
         """A new packet with the given fields replaced."""
