@@ -28,10 +28,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from streamer import __version__
-from streamer.config import Config, config_digest, load_config, section_to
+from streamer.config import Config, check_ranges, config_digest, load_config, section_to
 from streamer.errors import ConfigError, OutputError, StreamerError, StreamError
 from streamer.io.atomic import write_json
 from streamer.io.source import VideoSource, open_source, parse_input
@@ -40,6 +40,9 @@ from streamer.records import Frame, Packet
 from streamer.runtime import tune_allocator
 from streamer.signals import sigint_ignored
 from streamer.stages import Stage, StageContext, build_stage, end_shot
+
+if TYPE_CHECKING:
+    from streamer.detection.shots import ShotDetector
 
 EXIT_OK, EXIT_STREAM_BROKEN, EXIT_INTERRUPTED = 0, 1, 130
 
@@ -208,6 +211,22 @@ def _build_sinks(config: Config, out_dir: Path, source: VideoSource) -> list[Sin
     return sinks
 
 
+#: shots config numbers and the ranges they must lie in
+SHOT_RANGES = {"min_change": (0, 2), "level_ratio": (0, float("inf")), "level_s": (0, 3600),
+               "min_shot_s": (0, 3600), "lookahead": (0, 250), "thumb_width": (16, 1024)}
+
+
+def _shot_detector(config: Config) -> ShotDetector | None:
+    """The camera-cut detector the ``shots`` section asks for (None when turned off)."""
+    section = config["shots"]
+    if not section["enabled"]:
+        return None
+    check_ranges(section, SHOT_RANGES, "shots")
+    from streamer.detection.shots import ShotConfig, ShotDetector  # cv2: not in the null pipeline
+
+    return ShotDetector(section_to(ShotConfig, section, "shots"))
+
+
 class Pipeline:
     """Stages built from a config, run over one input at a time."""
 
@@ -250,6 +269,7 @@ class Pipeline:
         try:
             out = Path(out_dir) if out_dir else default_out_dir(input_uri)
             stages = self._build_stages(source, out)  # a config error leaves no folder behind
+            detector = _shot_detector(config)
             prepare_output_dir(out)
             sinks = _build_sinks(config, out, source) + list(extra_sinks or [])
         except BaseException:
@@ -266,11 +286,6 @@ class Pipeline:
         live = source.info.live
         processed = 0
         status, exit_code, error = "completed", EXIT_OK, ""
-        detector = None
-        if config["shots"]["enabled"]:
-            from streamer.detection.shots import ShotConfig, ShotDetector  # cv2: not in the null pipeline
-
-            detector = ShotDetector(section_to(ShotConfig, config["shots"], "shots"))
         shot_timer = Timer()
         first_shot: list[dict[str, Any]] = []  # without a detector: the one shot, from the first frame
 

@@ -68,6 +68,14 @@ def test_flashes_are_not_cuts(stadium):
     assert detect(frames) == [0, 30]
 
 
+def test_without_lookahead_frames_are_decided_at_once(stadium):
+    frames = sc.pan(stadium, 20, 500, 500, 0.5, 10) + sc.pan(sc.closeup(2), 10, 560, 360, 1.0, 4)
+    detector = ShotDetector(ShotConfig(lookahead=0))
+    assert [detector.push(i, i / FPS, image) for i, image in enumerate(frames)] == [
+        [(i, int(i >= 20))] for i in range(30)]
+    assert detector.finish() == []
+
+
 def test_shots_shorter_than_min_shot_are_not_split(stadium):
     wide, tight = sc.view(stadium, 800, 500, 0.5), sc.view(stadium, 1700, 700, 1.0)
     frames = [wide] * 20 + [tight] * 3 + [wide] * 20
