@@ -43,9 +43,10 @@ class Stage(Protocol):
 
 def end_shot(stage: Stage) -> list[Packet]:
     """The shot ended (a camera cut): the packets ``stage`` still held, oldest first, after
-    which its per-view state is reset. A stage without an ``end_shot`` method holds nothing
-    that depends on the view (its state is keyed by player id, and ids never continue
-    across a cut) and keeps going."""
+    which its per-view state is reset. A stage without an ``end_shot`` method keeps going:
+    its state must not depend on the view (state keyed by player id is fine: ids never
+    continue across a cut), and packets it holds must not feed a later stage that restarts
+    (the soccer stage, last, holds packets and has no ``end_shot``)."""
     method = getattr(stage, "end_shot", None)
     return list(method()) if method is not None else []
 
