@@ -8,6 +8,10 @@ Threads (as in supervision's ``process_video``):
   thread, so they need no locks;
 * a sink thread behind a second bounded queue draws, encodes and writes.
 
+Before the stages, each frame gets its shot (``streamer.detection.shots``, a few
+frames late): windows never mix shots, and at a cut every stage first hands over
+what it holds of the old shot and then restarts (``streamer.stages.end_shot``).
+
 Whatever ends the run — end of stream, a stream that breaks mid-way, Ctrl-C, a
 stage or sink that raises — the sinks are closed and renamed into place with
 every frame finished before the end, and ``run.json`` records the status,
@@ -28,18 +32,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from streamer import __version__
-from streamer.config import Config, config_digest, load_config
+from streamer.config import Config, check_ranges, config_digest, load_config, section_to
 from streamer.errors import ConfigError, OutputError, StreamerError, StreamError
 from streamer.io.atomic import commit, partial_path, write_json
 from streamer.io.source import VideoSource, open_source, parse_input
 from streamer.progress import make_progress
-from streamer.records import Packet
+from streamer.records import Frame, Packet
 from streamer.runtime import tune_allocator
 from streamer.signals import sigint_ignored
-from streamer.stages import Stage, StageContext, build_stage, check_order
+from streamer.stages import Stage, StageContext, build_stage, check_order, end_shot
+
+if TYPE_CHECKING:
+    from streamer.detection.shots import ShotDetector
 
 EXIT_OK, EXIT_STREAM_BROKEN, EXIT_INTERRUPTED = 0, 1, 130
 EXIT_FAILED = 1
@@ -224,6 +231,22 @@ def _build_sinks(config: Config, out_dir: Path, source: VideoSource) -> list[Sin
     return sinks
 
 
+#: shots config numbers and the ranges they must lie in
+SHOT_RANGES = {"min_change": (0, 2), "level_ratio": (0, float("inf")), "level_s": (0, 3600),
+               "min_shot_s": (0, 3600), "lookahead": (0, 250), "thumb_width": (16, 1024)}
+
+
+def _shot_detector(config: Config) -> ShotDetector | None:
+    """The camera-cut detector the ``shots`` section asks for (None when turned off)."""
+    section = config["shots"]
+    if not section["enabled"]:
+        return None
+    check_ranges(section, SHOT_RANGES, "shots")
+    from streamer.detection.shots import ShotConfig, ShotDetector  # cv2: not in the null pipeline
+
+    return ShotDetector(section_to(ShotConfig, section, "shots"))
+
+
 class Pipeline:
     """Stages built from a config, run over one input at a time."""
 
@@ -242,7 +265,7 @@ class Pipeline:
             device = "cuda" if has_cuda else "cpu"
         elif device == "auto":
             device = "cpu"
-        context = StageContext(device=device, fps=source.info.fps, out_dir=out_dir)
+        context = StageContext(device=device, fps=source.info.fps, out_dir=out_dir, live=source.info.live)
         stages = [build_stage(name, self.config, context) for name in pipe["stages"]]
         check_order(list(zip(pipe["stages"], stages, strict=True)))
         return stages
@@ -268,6 +291,7 @@ class Pipeline:
         try:
             out = Path(out_dir) if out_dir else default_out_dir(input_uri)
             stages = self._build_stages(source, out)  # a config error leaves no folder behind
+            detector = _shot_detector(config)
             prepare_output_dir(out)
             sinks = _build_sinks(config, out, source) + list(extra_sinks or [])
         except BaseException:
@@ -284,8 +308,10 @@ class Pipeline:
         live = source.info.live
         processed = 0
         status, exit_code, error = "completed", EXIT_OK, ""
+        shot_timer = Timer()
+        first_shot: list[dict[str, Any]] = []  # without a detector: the one shot, from the first frame
 
-        def run_stages(packets: list[Packet], final: bool = False) -> None:
+        def run_stages(packets: list[Packet], final: bool = False, shot_end: bool = False) -> None:
             nonlocal processed
             for stage in stages:
                 timer = stage_timers[stage.name]
@@ -293,6 +319,8 @@ class Pipeline:
                 n_in = len(packets)
                 try:
                     packets = stage.process(packets) if packets else []
+                    if shot_end:
+                        packets = packets + end_shot(stage)
                     if final:
                         packets = packets + stage.flush()
                 except Exception as exc:
@@ -308,19 +336,58 @@ class Pipeline:
 
         window: list[Packet] = []
         failure: Failure | None = None
+        waiting: dict[int, Packet] = {}  # frames the shot detector has not decided yet
+        current_shot = 0
+
+        def add(packet: Packet) -> None:
+            """Queue a packet whose shot is known; run a window when one is due."""
+            nonlocal window, current_shot
+            if packet.shot != current_shot:  # a cut: finish the old shot, restart the stages
+                run_stages(window, shot_end=True)
+                window, current_shot = [], packet.shot
+            window.append(packet)
+            if len(window) >= window_size or (live and source.pending() == 0):
+                run_stages(window)
+                window = []
+
+        def decide(frame_index: int, shot: int) -> None:
+            add(waiting.pop(frame_index).replace(shot=shot))
+
+        def shot_detect(frame: Frame | None) -> None:
+            """Push a frame (None: the end) through the shot detector, then on to the stages."""
+            t0 = time.perf_counter()
+            if detector is None:
+                if frame is not None:
+                    if not first_shot:
+                        first_shot.append({"shot": 0, "first_frame": frame.index, "time_s": round(frame.time_s, 4)})
+                    add(Packet(frame))
+                return
+            try:
+                if frame is not None:
+                    waiting[frame.index] = Packet(frame)
+                    decided = detector.push(frame.index, frame.time_s, frame.image)
+                else:
+                    decided = detector.finish()
+            except Exception as exc:
+                raise Failure("stage", "shots", exc) from exc
+            shot_timer.seconds += time.perf_counter() - t0
+            shot_timer.calls += 1
+            shot_timer.frames += frame is not None
+            for frame_index, shot in decided:
+                decide(frame_index, shot)
+
         try:
             try:
                 for frame in source:
-                    window.append(Packet(frame))
-                    if len(window) >= window_size or (live and source.pending() == 0):
-                        run_stages(window)
-                        window = []
+                    shot_detect(frame)
+                shot_detect(None)
                 run_stages(window, final=True)
                 window = []
                 if source.damage():
                     status, exit_code, error = "damaged", EXIT_STREAM_BROKEN, source.damage()
             except StreamError as exc:
                 # keep every frame decoded before the break
+                shot_detect(None)
                 run_stages(window, final=True)
                 status, exit_code, error = "stream_error", exc.exit_code, str(exc)
         except KeyboardInterrupt:
@@ -370,9 +437,11 @@ class Pipeline:
             },
             "timings": {
                 "decode": {"seconds": round(stats.decode_s, 4), "frames": stats.decoded},
+                "shots": shot_timer.as_dict(),
                 "stages": {name: t.as_dict() for name, t in stage_timers.items()},
                 "sinks": {name: t.as_dict() for name, t in worker.timers.items()},
             },
+            "shots": [s.as_dict() for s in detector.shots] if detector is not None else first_shot,
             "stop_reason": stats.stop_reason,
             "config": config,
             "config_sha256": config_digest(config),

@@ -344,6 +344,8 @@ class Packet:
 
     ``body`` is the mesh stage's output, replaced by the smoothed parameters when
     the smoother runs; ``body_raw`` then keeps the unsmoothed ones for the sinks.
+    ``shot`` is the 0-based index of the camera shot the frame belongs to (it goes up
+    by one at each cut, :mod:`streamer.detection.shots`); stages restart at a new shot.
     """
 
     frame: Frame
@@ -356,6 +358,7 @@ class Packet:
     body: BodyParams | None = None
     body_raw: BodyParams | None = None
     metrics: PlayerMetrics | None = None
+    shot: int = 0
 
     def replace(self, **changes: Any) -> Packet:
         """A new packet with the given fields replaced."""

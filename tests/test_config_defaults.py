@@ -22,6 +22,7 @@ SECTION_TO = [
     ("calibrate", "streamer.soccer.calibrator:CalibratorConfig"),
     ("soccer", "streamer.stages.soccer:SoccerConfig"),
     ("soccer.teams", "streamer.soccer.teams:TeamConfig"),
+    ("shots", "streamer.detection.shots:ShotConfig"),
 ]
 
 
@@ -60,8 +61,10 @@ def test_built_settings_equal_their_defaults():
 
 
 def test_every_ranged_key_is_in_the_defaults():
+    from streamer.pipeline import SHOT_RANGES
     from streamer.stages import detect, track
 
+    check_ranges(DEFAULTS["shots"], SHOT_RANGES, "shots")
     check_ranges(DEFAULTS["track"], track.RANGES, "track")
     for backend, ranges in detect.RANGES.items():
         check_ranges(DEFAULTS["detect"][backend], ranges, f"detect.{backend}")

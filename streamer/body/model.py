@@ -97,8 +97,9 @@ def flatten_params(
     t = _checked("transl", transl, (3,))
     leads = [x.shape[:-1] for x in (b, g, t) if x is not None] + ([p.shape[:-2]] if p is not None else [])
     try:
-        batch = tuple(torch.broadcast_shapes(*leads)) if leads else ()
-    except RuntimeError as exc:
+        # numpy's: torch.broadcast_shapes imports sympy (half a second of CPU) on first use
+        batch = tuple(np.broadcast_shapes(*(tuple(s) for s in leads))) if leads else ()
+    except ValueError as exc:
         raise ValueError(f"body parameters have incompatible batch dims: {[tuple(s) for s in leads]}") from exc
     n = int(np.prod(batch, dtype=np.int64))
 

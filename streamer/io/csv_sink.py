@@ -36,6 +36,7 @@ TRACKS_COLUMNS: tuple[str, ...] = (
     "pitch_y",
     "speed_mps",
     "flags",
+    "shot",
 )
 
 
@@ -143,7 +144,7 @@ class TracksCsvSink:
                     str(frame.index), time_txt, str(track_id), _cell(team, 0),
                     _cell(x1, 2), _cell(y1, 2), _cell(x2, 2), _cell(y2, 2),
                     _cell(float(tracks.score[i]), 4),
-                    _cell(pitch_x, 3), _cell(pitch_y, 3), _cell(speed, 3), flags,
+                    _cell(pitch_x, 3), _cell(pitch_y, 3), _cell(speed, 3), flags, str(packet.shot),
                 )
             )
         self.writer.write_rows(rows)

@@ -6,6 +6,11 @@ may hold packets back (a smoother that needs the future) and release them from a
 later call or from :meth:`Stage.flush` at the end of the stream; it never
 reorders them and never reads fields a later stage fills.
 
+At a camera cut the pipeline calls :func:`end_shot`: a stage that has an
+``end_shot()`` method returns the packets of the old shot it still holds and
+forgets what belonged to the old camera view (tracks, calibration, filters); the
+next packet it gets is the new shot's first. Windows never mix two shots.
+
 Factories are registered as ``"module:function"`` strings so that naming a
 stage in the config is what imports its module: a pipeline without model stages
 never imports torch.
@@ -45,6 +50,16 @@ class Stage(Protocol):
         ...
 
 
+def end_shot(stage: Stage) -> list[Packet]:
+    """The shot ended (a camera cut): the packets ``stage`` still held, oldest first, after
+    which its per-view state is reset. A stage without an ``end_shot`` method keeps going:
+    its state must not depend on the view (state keyed by player id is fine: ids never
+    continue across a cut), and packets it holds must not feed a later stage that restarts
+    (the soccer stage, last, holds packets and has no ``end_shot``)."""
+    method = getattr(stage, "end_shot", None)
+    return list(method()) if method is not None else []
+
+
 @dataclass(frozen=True, slots=True)
 class StageContext:
     """Run-wide facts a stage factory may use."""
@@ -52,6 +67,7 @@ class StageContext:
     device: str  # "cpu" | "cuda"
     fps: float | None  # nominal input rate (informational; use Frame.time_s for time)
     out_dir: Path | None = None  # the run's output folder, for stages that write reports at flush
+    live: bool = False  # a live source (camera, stream, preview): stages must not hold frames back
 
 
 #: stage name -> "module:factory"; each factory is ``f(config, context) -> Stage``

@@ -90,6 +90,13 @@ class CalibrateStage:
         self._manual_frame = None  # never came: calibrate the held frames as they are
         return self.process(held)
 
+    def end_shot(self) -> list[Packet]:
+        """A camera cut: nothing of the old view's calibration is carried into the new one."""
+        out = self.flush() if self._held else []
+        self._prev, self._last_confirmed_s = None, None
+        self.calibrator._last_search_s = None  # search the new view at once
+        return out
+
 
 def build(config: dict[str, Any], context: StageContext) -> CalibrateStage:
     section = config["calibrate"]

@@ -140,6 +140,11 @@ class KeypointsStage:
     def flush(self) -> list[Packet]:
         return []
 
+    def end_shot(self) -> list[Packet]:
+        """A camera cut: body angles seen in the old view say nothing about the new one."""
+        self._angle.clear()
+        return []
+
 
 _number = functools.partial(in_range, prefix="keypoints")  # range-checked config numbers
 

@@ -69,6 +69,12 @@ class SmoothStage:
         """Smooth and return every packet still held (end of stream)."""
         return self._finish(self.smoother.release(final=True))
 
+    def end_shot(self) -> list[Packet]:
+        """A camera cut: smooth and return the old shot's packets; the filters start afresh."""
+        out = self.flush()
+        self.smoother = Smoother(self.params)
+        return out
+
     def _finish(self, done: list[tuple[Packet, BodyParams | None]]) -> list[Packet]:
         if self.joints_fn is not None:
             done = self._with_joints(done)

@@ -19,7 +19,11 @@ Per frame (``update``):
    (gets a player id) after ``min_hits`` updates, and is deleted when it has not
    been updated for ``max_age_s`` seconds.
 
-Ids are handed out in order of confirmation, from 1, and never reused.
+Ids are handed out in order of confirmation, from 1, and never reused — not even
+after :meth:`ByteTracker.reset` (a camera cut). A caller that holds frames back can give
+a newly confirmed track's id to the frames it spent tentative: :meth:`ByteTracker.tentative`
+lists the tentative tracks of the last frame and ``newly_confirmed`` the ones confirmed in
+it, both by a per-track ``uid``.
 """
 
 from __future__ import annotations
@@ -56,9 +60,10 @@ class TrackerConfig:
 
 
 class _Track:
-    __slots__ = ("kf", "hist", "hits", "last_time", "player_id", "score", "updated", "box", "held_time")
+    __slots__ = ("kf", "hist", "hits", "last_time", "player_id", "score", "updated", "box", "held_time", "uid")
 
-    def __init__(self, box: np.ndarray, score: float, hist: np.ndarray, time_s: float) -> None:
+    def __init__(self, box: np.ndarray, score: float, hist: np.ndarray, time_s: float, uid: int = 0) -> None:
+        self.uid = uid  # tells tracks apart before they have a player id
         self.kf = BoxKalman(box)
         self.box = np.asarray(box, np.float64)
         self.hist = hist
@@ -88,8 +93,37 @@ class ByteTracker:
         self.tracks: list[_Track] = []
         self.camera = CameraMotion() if self.config.camera_motion else None
         self._next_id = 1
+        self._next_uid = 1
         self._last_time: float | None = None
         self.last_affine = np.array([[1.0, 0, 0], [0, 1.0, 0]])
+        self.newly_confirmed: list[tuple[int, int]] = []  # (uid, player id) confirmed by the last update
+
+    def reset(self) -> None:
+        """Forget every track and the camera (a camera cut); ids already given are not reused."""
+        self.tracks = []
+        if self.camera is not None:
+            self.camera.reset()
+        self._last_time = None
+        self.last_affine = np.array([[1.0, 0, 0], [0, 1.0, 0]])
+        self.newly_confirmed = []
+
+    def tentative(self) -> list[tuple[int, np.ndarray, float]]:
+        """(uid, (4,) box, score) of each tentative track seen in the last frame."""
+        return [(t.uid, t.box.astype(np.float32), float(t.score)) for t in self.tracks
+                if not t.player_id and t.updated]
+
+    def confirm(self, uids: list[int]) -> list[tuple[int, int]]:
+        """Give player ids now to the tentative tracks ``uids`` (in that order), e.g. at the end of
+        a stream too short for ``min_hits``; returns (uid, player id) pairs."""
+        out = []
+        by_uid = {t.uid: t for t in self.tracks if not t.player_id}
+        for uid in uids:
+            t = by_uid.get(uid)
+            if t is not None:
+                t.player_id = self._next_id
+                self._next_id += 1
+                out.append((uid, t.player_id))
+        return out
 
     def _stage1_cost(self, tracks: list[_Track], boxes: np.ndarray, hists: np.ndarray) -> np.ndarray:
         cfg = self.config
@@ -212,8 +246,10 @@ class ByteTracker:
         # births, confirmations, deaths
         for di in rest:
             if scores[di] >= cfg.new_track_score:
-                self.tracks.append(_Track(boxes[di], float(scores[di]), hists[di], time_s))
+                self.tracks.append(_Track(boxes[di], float(scores[di]), hists[di], time_s, self._next_uid))
+                self._next_uid += 1
         alive = []
+        self.newly_confirmed = []
         for t in self.tracks:
             if not t.player_id and not t.updated:
                 continue  # a tentative track must be seen in consecutive frames
@@ -222,6 +258,7 @@ class ByteTracker:
             if not t.player_id and t.hits >= cfg.min_hits:
                 t.player_id = self._next_id
                 self._next_id += 1
+                self.newly_confirmed.append((t.uid, t.player_id))
             alive.append(t)
         self.tracks = alive
         # confirmed tracks seen now, and those missed for at most coast_s (a player hidden in a
