@@ -70,6 +70,11 @@ class FitterSettings:
         threads: torch CPU threads during the optimisation (set around it, then restored);
             0 = torch's setting. Its tensors are small, so one thread wastes least on
             synchronisation, which on a shared CPU costs up to ten times the work itself.
+        hidden_world_conf: confidence of a metric 3D keypoint (BlazePose world landmark)
+            the keypoint model marks as not visible, inside the image, of a player whose
+            torso it sees (times the torso's confidence): the model still places a hidden
+            limb in 3D, and that is the best evidence there is for it (0 = hidden limbs
+            follow the pose prior and the temporal term only).
     """
 
     min_conf: float = 0.2
@@ -78,6 +83,7 @@ class FitterSettings:
     betas_rate: float = 0.3
     max_residual: float = 0.15
     threads: int = 1
+    hidden_world_conf: float = 0.5
 
 
 @dataclass
@@ -103,6 +109,7 @@ class _Batch:
     xy_px: np.ndarray  # (N, T, 2)
     conf: np.ndarray  # (N, T) zeroed below min_conf
     world_m: np.ndarray | None  # (N, T, 3) the keypoint model's metric 3D (viewing-ray frame), or None
+    conf_raw: np.ndarray  # (N, T) the keypoint model's confidence, not thresholded (0 where not finite)
 
 
 class KeypointFitter:
@@ -138,19 +145,21 @@ class KeypointFitter:
 
     def _gather(self, spec: TargetSpec, keypoints: Sequence[Keypoints], cam_K: Sequence[np.ndarray],
                 time_s: Sequence[float]) -> _Batch:
-        frames, rows, xy, conf, world, K, times = [], [], [], [], [], [], []
+        frames, rows, xy, conf, raw, world, K, times = [], [], [], [], [], [], [], []
         with_world = all(k.world_m is not None for k in keypoints if len(k))
         for f, (kp, k_mat, t) in enumerate(zip(keypoints, cam_K, time_s, strict=True)):
             if not len(kp):
                 continue
             c = kp.conf[:, spec.keypoint_rows].astype(np.float32)
             p = kp.xy_px[:, spec.keypoint_rows].astype(np.float32)
-            c = np.where(np.isfinite(p).all(-1) & (c >= self.settings.min_conf), c, 0.0)
+            c_raw = np.where(np.isfinite(p).all(-1) & np.isfinite(c), c, 0.0)
+            c = np.where(c_raw >= self.settings.min_conf, c_raw, 0.0)
             usable = np.flatnonzero((c > 0).sum(1) >= self.settings.min_targets)
             frames.append(np.full(len(usable), f))
             rows.append(usable)
             xy.append(np.nan_to_num(p[usable]))
             conf.append(c[usable])
+            raw.append(c_raw[usable])
             K.append(np.broadcast_to(np.asarray(k_mat, np.float64), (len(usable), 3, 3)))
             times.append(np.full(len(usable), float(t)))
             if with_world:
@@ -162,7 +171,26 @@ class KeypointFitter:
         track_id = np.array([keypoints[f].track_id[r] for f, r in zip(frame, row, strict=True)], np.int64)
         batch_world = cat(world, (0, t_count, 3)) if with_world else None
         return _Batch(frame, row, track_id, cat(times, (0,)), cat(K, (0, 3, 3)), cat(xy, (0, t_count, 2)),
-                      cat(conf, (0, t_count)).astype(np.float32), batch_world)
+                      cat(conf, (0, t_count)).astype(np.float32), batch_world,
+                      cat(raw, (0, t_count)).astype(np.float32))
+
+    def _world_conf(self, spec: TargetSpec, batch: _Batch) -> np.ndarray:
+        """(N, T) confidence of each metric 3D keypoint (zeros without them).
+
+        A keypoint the model sees keeps its confidence; one it marks as hidden but places
+        inside the image gets ``hidden_world_conf`` x the torso's confidence: hidden behind
+        the body (the far leg of a side view) is not absent. Outside the image the 3D point
+        is a guess beyond the crop and keeps its own (low) confidence.
+        """
+        if batch.world_m is None:
+            return np.zeros_like(batch.conf)
+        torso = spec.rows_of(*TORSO)
+        floor = np.zeros(len(batch.conf), np.float32)
+        if (torso >= 0).all():
+            floor = self.settings.hidden_world_conf * batch.conf[:, torso].mean(1)
+        size = 2.0 * batch.K[:, :2, 2]  # principal point at the image centre
+        inside = ((batch.xy_px >= 0) & (batch.xy_px <= size[:, None])).all(-1)
+        return np.where(inside, np.maximum(batch.conf_raw, floor[:, None]), batch.conf_raw).astype(np.float32)
 
     def _world_to_camera(self, spec: TargetSpec, batch: _Batch) -> np.ndarray | None:
         """(N, T, 3) metric 3D keypoints turned from the viewing-ray frame into camera axes."""
@@ -236,7 +264,8 @@ class KeypointFitter:
                 prev_joints[i] = warm[i].joints_cam_m
                 prev_dt[i] = batch.time_s[i] - warm[i].time_s
         world_cam = self._world_to_camera(spec, batch)
-        go, pose = self._initial_rotations(spec, skeleton, batch, betas, world_cam, warm)
+        conf3d = self._world_conf(spec, batch)
+        go, pose = self._initial_rotations(spec, skeleton, batch, betas, world_cam, conf3d, warm)
         transl = self._initial_translation(spec, skeleton, batch, betas, go, pose, world_cam is not None,
                                            [w is not None for w in warm])
         weight2d = batch.conf * spec.weight
@@ -244,7 +273,7 @@ class KeypointFitter:
             vec = bone_vectors(world_cam, spec.bone_coeff)
             length = np.linalg.norm(vec, axis=-1, keepdims=True)
             bone_dir = vec / np.maximum(length, 1e-6)
-            bone_w = bone_confidence(batch.conf, spec.bone_coeff) * (length[..., 0] > 1e-3)
+            bone_w = bone_confidence(conf3d, spec.bone_coeff) * (length[..., 0] > 1e-3)
         else:
             bone_dir = np.zeros((n, len(spec.bone_coeff), 3))
             bone_w = np.zeros((n, len(spec.bone_coeff)))
@@ -269,7 +298,7 @@ class KeypointFitter:
         return seen
 
     def _initial_rotations(self, spec: TargetSpec, skeleton: FitSkeleton, batch: _Batch, betas: np.ndarray,
-                           world_cam: np.ndarray | None, warm: list[TrackState | None]
+                           world_cam: np.ndarray | None, conf3d: np.ndarray, warm: list[TrackState | None]
                            ) -> tuple[np.ndarray, np.ndarray]:
         n = len(batch.row)
         torso = spec.rows_of(*TORSO)
@@ -297,7 +326,7 @@ class KeypointFitter:
         if world_cam is not None:
             rows = spec.rows_of(*_LIMB_NAMES)
             joints = {name: world_cam[:, r] for name, r in zip(_LIMB_NAMES, rows, strict=True) if r >= 0}
-            confs = {name: batch.conf[:, r] for name, r in zip(_LIMB_NAMES, rows, strict=True) if r >= 0}
+            confs = {name: conf3d[:, r] for name, r in zip(_LIMB_NAMES, rows, strict=True) if r >= 0}
             pose = limb_ik(skeleton, betas, go, pose, joints, confs)
         self._clamp(torch.from_numpy(pose))
         return go, pose
@@ -347,7 +376,8 @@ class KeypointFitter:
 
     def _split(self, spec: TargetSpec, batch: _Batch, result: FitResult, ok: np.ndarray,
                keypoints: Sequence[Keypoints], cam_K: Sequence[np.ndarray]) -> list[BodyParams | None]:
-        conf = joint_confidence(spec, batch.conf)
+        conf = joint_confidence(spec, batch.conf, self._world_conf(spec, batch) if batch.world_m is not None
+                                else None)
         out: list[BodyParams | None] = []
         for f in range(len(keypoints)):
             sel = np.flatnonzero((batch.frame == f) & ok)
