@@ -26,7 +26,7 @@ import torch
 from streamer.body.model import BodyModel
 from streamer.body.skeleton import BODY_JOINT_NAMES, NUM_BETAS
 from streamer.fitting.camera import ray_rotation
-from streamer.fitting.confidence import joint_confidence
+from streamer.fitting.confidence import _joint_confidence, joint_confidence
 from streamer.fitting.init import (
     IK_MIN_CONF,
     LIMBS,
@@ -54,6 +54,13 @@ from streamer.records import BodyParams, Keypoints
 #: a typical standing person's size along the diagonal of his keypoints (m), for depth guesses
 _PERSON_DIAG_M = 1.8
 _LIMB_NAMES = tuple(dict.fromkeys(n for limb in LIMBS for n in limb[:3]))
+#: limb joints whose Gaussian prior eases where the 3D keypoints place their segments
+PRIOR_EASED = tuple(f"{s}_{j}" for s in ("left", "right") for j in ("hip", "knee", "ankle", "shoulder", "elbow"))
+_PRIOR_EASED_MASK = np.isin(np.array(BODY_JOINT_NAMES[1:]), PRIOR_EASED)
+#: least share of the Gaussian prior an eased joint keeps
+PRIOR_FLOOR = 0.1
+#: 3D confidence of a joint's segment from which its prior is eased fully
+PRIOR_FULL_CONF = 0.4
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,6 +295,7 @@ class KeypointFitter:
             betas_init=f32(betas_prior), betas_prior=f32(betas_prior),
             betas_known=f32([s is not None for s in state]), prev=i64(prev),
             prev_joints=f32(prev_joints), prev_dt_s=f32(prev_dt),
+            prior_scale=f32(prior_scale(spec, batch.conf, conf3d)),
         )
         return problem, tracks
 
@@ -395,6 +403,20 @@ class KeypointFitter:
     def reset(self) -> None:
         """Forget every track."""
         self.tracks.clear()
+
+
+def prior_scale(spec: TargetSpec, conf2d: np.ndarray, conf3d: np.ndarray) -> np.ndarray:
+    """(N, 21) weight of each body_pose joint's Gaussian prior from (N, T) 2D and 3D keypoint confidences.
+
+    Where the 3D keypoints place a limb joint's segment (:data:`PRIOR_EASED`) that the 2D
+    ones do not (a hidden limb), by ``c`` = 3D minus 2D confidence of the joint, the joint
+    keeps ``1 - (1 - PRIOR_FLOOR) * min(c / PRIOR_FULL_CONF, 1)`` of its prior: the 3D guess
+    replaces the missing 2D, which alone outweighs the prior. Seen limbs and all other
+    joints keep the whole prior.
+    """
+    conf = np.clip(_joint_confidence(spec, conf3d) - _joint_confidence(spec, conf2d), 0.0, 1.0)[:, 1:]
+    scale = 1.0 - (1.0 - PRIOR_FLOOR) * np.clip(conf / PRIOR_FULL_CONF, 0.0, 1.0)
+    return np.where(_PRIOR_EASED_MASK[None], scale, 1.0).astype(np.float32)
 
 
 def median_residual(residual: np.ndarray, conf: np.ndarray) -> np.ndarray:
