@@ -86,6 +86,19 @@ def test_hidden_landmarks_outside_the_image_keep_their_own_confidence(body):
     assert batch.conf[0, knee] == 0.0  # the 2D term still ignores it
 
 
+def test_low_confidence_on_the_near_side_is_not_treated_as_hidden(body):
+    truth, _, obs, side = squat_bottom(body)
+    near = "right" if side[0] > 0 else "left"
+    fitter = KeypointFitter(body, FitWeights(), FitterSettings(hidden_world_conf=0.5))
+    spec, _ = fitter.spec("blazepose33")
+    conf = obs.conf.copy()
+    knee = spec.rows_of(f"{near}_knee")[0]
+    conf[0, spec.keypoint_rows[knee]] = 0.1  # a near knee the model doubts: wrong, not hidden
+    batch = fitter._gather(spec, [Keypoints(np.array([1]), obs.xy_px, conf, "blazepose33", obs.world_m)],
+                           [truth.K], [0.0])
+    assert fitter._world_conf(spec, batch)[0, knee] == pytest.approx(0.1)
+
+
 def syn_torso() -> tuple[str, ...]:
     return ("left_hip", "right_hip", "left_shoulder", "right_shoulder")
 

@@ -53,6 +53,8 @@ from streamer.records import BodyParams, Keypoints
 
 #: a typical standing person's size along the diagonal of his keypoints (m), for depth guesses
 _PERSON_DIAG_M = 1.8
+#: |cos| of the hips' left-right axis with the viewing ray from which a side counts as turned away
+_SIDEWAYS_FULL = 0.5
 _LIMB_NAMES = tuple(dict.fromkeys(n for limb in LIMBS for n in limb[:3]))
 #: limb joints whose Gaussian prior eases where the 3D keypoints place their segments
 PRIOR_EASED = tuple(f"{s}_{j}" for s in ("left", "right") for j in ("hip", "knee", "ankle", "shoulder", "elbow"))
@@ -78,10 +80,11 @@ class FitterSettings:
             0 = torch's setting. Its tensors are small, so one thread wastes least on
             synchronisation, which on a shared CPU costs up to ten times the work itself.
         hidden_world_conf: confidence of a metric 3D keypoint (BlazePose world landmark)
-            the keypoint model marks as not visible, inside the image, of a player whose
-            torso it sees (times the torso's confidence): the model still places a hidden
-            limb in 3D, and that is the best evidence there is for it (0 = hidden limbs
-            follow the pose prior and the temporal term only).
+            the keypoint model marks as not visible, on the side of the body turned away
+            from the camera, inside the image, of a player whose torso it sees (times the
+            torso's confidence): the model still places a hidden limb in 3D, and that is
+            the best evidence there is for it (0 = hidden limbs follow the pose prior and
+            the temporal term only).
     """
 
     min_conf: float = 0.2
@@ -184,10 +187,14 @@ class KeypointFitter:
     def _world_conf(self, spec: TargetSpec, batch: _Batch) -> np.ndarray:
         """(N, T) confidence of each metric 3D keypoint (zeros without them).
 
-        A keypoint the model sees keeps its confidence; one it marks as hidden but places
-        inside the image gets ``hidden_world_conf`` x the torso's confidence: hidden behind
-        the body (the far leg of a side view) is not absent. Outside the image the 3D point
-        is a guess beyond the crop and keeps its own (low) confidence.
+        A keypoint the model sees keeps its confidence. One it marks as hidden, on the side
+        of the body turned away from the camera, inside the image, gets up to
+        ``hidden_world_conf`` x the torso's confidence: hidden behind the body (the far leg of
+        a side view) is not absent, and the model's 3D guess is the best evidence there is.
+        How far a side is turned away comes from the 3D hips (their left-right axis along the
+        viewing ray): a full share from 30 degrees off the camera's view of the front or back.
+        A low confidence on the near side, or outside the image, is a keypoint the model
+        got wrong, not one it could not see: it keeps its own confidence.
         """
         if batch.world_m is None:
             return np.zeros_like(batch.conf)
@@ -195,9 +202,19 @@ class KeypointFitter:
         floor = np.zeros(len(batch.conf), np.float32)
         if (torso >= 0).all():
             floor = self.settings.hidden_world_conf * batch.conf[:, torso].mean(1)
+        away = np.zeros_like(batch.conf)
+        hips = spec.rows_of("left_hip", "right_hip")
+        if (hips >= 0).all():  # world_m: viewing-ray frame, z away from the camera
+            axis = batch.world_m[:, hips[0]] - batch.world_m[:, hips[1]]
+            along = axis[:, 2] / np.maximum(np.linalg.norm(axis, axis=1), 1e-6)  # > 0: left side farther
+            share = np.clip(np.abs(along) / _SIDEWAYS_FULL, 0.0, 1.0)
+            for side, sign in (("left", 1.0), ("right", -1.0)):
+                cols = np.array([t for t, n in enumerate(spec.target_names) if n.startswith(f"{side}_")])
+                away[:, cols] = np.where(sign * along > 0, share, 0.0)[:, None]
         size = 2.0 * batch.K[:, :2, 2]  # principal point at the image centre
         inside = ((batch.xy_px >= 0) & (batch.xy_px <= size[:, None])).all(-1)
-        return np.where(inside, np.maximum(batch.conf_raw, floor[:, None]), batch.conf_raw).astype(np.float32)
+        hidden = floor[:, None] * away * inside
+        return np.maximum(batch.conf_raw, hidden).astype(np.float32)
 
     def _world_to_camera(self, spec: TargetSpec, batch: _Batch) -> np.ndarray | None:
         """(N, T, 3) metric 3D keypoints turned from the viewing-ray frame into camera axes."""
