@@ -73,13 +73,14 @@ def joint_confidence(spec: TargetSpec, target_conf: np.ndarray, world_conf: np.n
     A joint is never more confident than the keypoints that fixed it. ``world_conf`` (N, T):
     the metric 3D keypoints' confidences, if the fit used them (see the module docstring).
     """
-    out = _joint_confidence(spec, target_conf)
+    out = evidence_confidence(spec, target_conf)
     if world_conf is not None:
-        out = np.maximum(out, WORLD_FACTOR * _joint_confidence(spec, world_conf))
+        out = np.maximum(out, WORLD_FACTOR * evidence_confidence(spec, world_conf))
     return out
 
 
-def _joint_confidence(spec: TargetSpec, target_conf: np.ndarray) -> np.ndarray:
+def evidence_confidence(spec: TargetSpec, target_conf: np.ndarray) -> np.ndarray:
+    """(N, 22) the rule of the module docstring on one source of (N, T) target confidences."""
     n = len(target_conf)
     direct = {name: t for t, (name, point) in enumerate(zip(spec.target_names, spec.point_names, strict=True))
               if name == point}

@@ -26,7 +26,7 @@ import torch
 from streamer.body.model import BodyModel
 from streamer.body.skeleton import BODY_JOINT_NAMES, NUM_BETAS
 from streamer.fitting.camera import ray_rotation
-from streamer.fitting.confidence import _joint_confidence, joint_confidence
+from streamer.fitting.confidence import evidence_confidence, joint_confidence
 from streamer.fitting.init import (
     IK_MIN_CONF,
     LIMBS,
@@ -431,7 +431,7 @@ def prior_scale(spec: TargetSpec, conf2d: np.ndarray, conf3d: np.ndarray) -> np.
     replaces the missing 2D, which alone outweighs the prior. Seen limbs and all other
     joints keep the whole prior.
     """
-    conf = np.clip(_joint_confidence(spec, conf3d) - _joint_confidence(spec, conf2d), 0.0, 1.0)[:, 1:]
+    conf = np.clip(evidence_confidence(spec, conf3d) - evidence_confidence(spec, conf2d), 0.0, 1.0)[:, 1:]
     scale = 1.0 - (1.0 - PRIOR_FLOOR) * np.clip(conf / PRIOR_FULL_CONF, 0.0, 1.0)
     return np.where(_PRIOR_EASED_MASK[None], scale, 1.0).astype(np.float32)
 
