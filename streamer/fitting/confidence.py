@@ -13,6 +13,13 @@ The factor is 1 where the two groups determine the rotation and 0.5 where they o
 constrain it jointly with the prior: the three spine joints share one hips-to-shoulders
 bend, the collars share the shoulder line with the spine, the neck shares the head's.
 
+Metric 3D keypoints (BlazePose's world landmarks) are a second, weaker source: a limb the
+model marks as hidden still has a 3D position, which the fitter follows (see
+``FitterSettings.hidden_world_conf``). Its joints get ``WORLD_FACTOR`` x the confidence
+computed the same way from the 3D keypoints' confidences, when that beats the 2D one: so a
+hidden limb's joints carry a measurement for the smoother, yet stay below the
+``low_confidence`` flag of ``joints.csv`` (0.3), because nothing in the image confirms them.
+
 Joints with no evidence in a layout (the wrists without hand points, the ankles and toes
 without foot points, the head without face points) get ``UNOBSERVED_FACTOR`` x their
 parent's confidence: present, but the value is the pose prior's guess.
@@ -26,6 +33,8 @@ from streamer.body.skeleton import BODY_JOINT_NAMES, SMPLX_PARENTS
 from streamer.fitting.targets import TargetSpec
 
 UNOBSERVED_FACTOR = 0.1
+#: share of a joint's confidence from metric 3D keypoints alone (hidden limbs)
+WORLD_FACTOR = 0.5
 _SHOULDERS = ("left_shoulder", "right_shoulder")
 _HIPS = ("left_hip", "right_hip")
 _HEAD = ("nose", "left_eye", "right_eye", "left_ear", "right_ear")
@@ -57,11 +66,21 @@ def _evidence() -> dict[str, tuple[tuple[str, ...], tuple[str, ...], float]]:
 EVIDENCE = _evidence()
 
 
-def joint_confidence(spec: TargetSpec, target_conf: np.ndarray) -> np.ndarray:
+def joint_confidence(spec: TargetSpec, target_conf: np.ndarray, world_conf: np.ndarray | None = None
+                     ) -> np.ndarray:
     """(N, 22) float32 confidence of each joint's rotation from (N, T) target confidences.
 
-    A joint is never more confident than the keypoints that fixed it.
+    A joint is never more confident than the keypoints that fixed it. ``world_conf`` (N, T):
+    the metric 3D keypoints' confidences, if the fit used them (see the module docstring).
     """
+    out = evidence_confidence(spec, target_conf)
+    if world_conf is not None:
+        out = np.maximum(out, WORLD_FACTOR * evidence_confidence(spec, world_conf))
+    return out
+
+
+def evidence_confidence(spec: TargetSpec, target_conf: np.ndarray) -> np.ndarray:
+    """(N, 22) the rule of the module docstring on one source of (N, T) target confidences."""
     n = len(target_conf)
     direct = {name: t for t, (name, point) in enumerate(zip(spec.target_names, spec.point_names, strict=True))
               if name == point}

@@ -26,7 +26,7 @@ import torch
 from streamer.body.model import BodyModel
 from streamer.body.skeleton import BODY_JOINT_NAMES, NUM_BETAS
 from streamer.fitting.camera import ray_rotation
-from streamer.fitting.confidence import joint_confidence
+from streamer.fitting.confidence import evidence_confidence, joint_confidence
 from streamer.fitting.init import (
     IK_MIN_CONF,
     LIMBS,
@@ -53,7 +53,16 @@ from streamer.records import BodyParams, Keypoints
 
 #: a typical standing person's size along the diagonal of his keypoints (m), for depth guesses
 _PERSON_DIAG_M = 1.8
+#: |cos| of the hips' left-right axis with the viewing ray from which a side counts as turned away
+_SIDEWAYS_FULL = 0.5
 _LIMB_NAMES = tuple(dict.fromkeys(n for limb in LIMBS for n in limb[:3]))
+#: limb joints whose Gaussian prior eases where the 3D keypoints place their segments
+PRIOR_EASED = tuple(f"{s}_{j}" for s in ("left", "right") for j in ("hip", "knee", "ankle", "shoulder", "elbow"))
+_PRIOR_EASED_MASK = np.isin(np.array(BODY_JOINT_NAMES[1:]), PRIOR_EASED)
+#: least share of the Gaussian prior an eased joint keeps
+PRIOR_FLOOR = 0.1
+#: 3D confidence of a joint's segment from which its prior is eased fully
+PRIOR_FULL_CONF = 0.4
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +79,12 @@ class FitterSettings:
         threads: torch CPU threads during the optimisation (set around it, then restored);
             0 = torch's setting. Its tensors are small, so one thread wastes least on
             synchronisation, which on a shared CPU costs up to ten times the work itself.
+        hidden_world_conf: confidence of a metric 3D keypoint (BlazePose world landmark)
+            the keypoint model marks as not visible, on the side of the body turned away
+            from the camera, inside the image, of a player whose torso it sees (times the
+            torso's confidence): the model still places a hidden limb in 3D, and that is
+            the best evidence there is for it (0 = hidden limbs follow the pose prior and
+            the temporal term only).
     """
 
     min_conf: float = 0.2
@@ -78,6 +93,7 @@ class FitterSettings:
     betas_rate: float = 0.3
     max_residual: float = 0.15
     threads: int = 1
+    hidden_world_conf: float = 0.5
 
 
 @dataclass
@@ -103,6 +119,7 @@ class _Batch:
     xy_px: np.ndarray  # (N, T, 2)
     conf: np.ndarray  # (N, T) zeroed below min_conf
     world_m: np.ndarray | None  # (N, T, 3) the keypoint model's metric 3D (viewing-ray frame), or None
+    conf_raw: np.ndarray  # (N, T) the keypoint model's confidence, not thresholded (0 where not finite)
 
 
 class KeypointFitter:
@@ -138,19 +155,21 @@ class KeypointFitter:
 
     def _gather(self, spec: TargetSpec, keypoints: Sequence[Keypoints], cam_K: Sequence[np.ndarray],
                 time_s: Sequence[float]) -> _Batch:
-        frames, rows, xy, conf, world, K, times = [], [], [], [], [], [], []
+        frames, rows, xy, conf, raw, world, K, times = [], [], [], [], [], [], [], []
         with_world = all(k.world_m is not None for k in keypoints if len(k))
         for f, (kp, k_mat, t) in enumerate(zip(keypoints, cam_K, time_s, strict=True)):
             if not len(kp):
                 continue
             c = kp.conf[:, spec.keypoint_rows].astype(np.float32)
             p = kp.xy_px[:, spec.keypoint_rows].astype(np.float32)
-            c = np.where(np.isfinite(p).all(-1) & (c >= self.settings.min_conf), c, 0.0)
+            c_raw = np.where(np.isfinite(p).all(-1) & np.isfinite(c), c, 0.0)
+            c = np.where(c_raw >= self.settings.min_conf, c_raw, 0.0)
             usable = np.flatnonzero((c > 0).sum(1) >= self.settings.min_targets)
             frames.append(np.full(len(usable), f))
             rows.append(usable)
             xy.append(np.nan_to_num(p[usable]))
             conf.append(c[usable])
+            raw.append(c_raw[usable])
             K.append(np.broadcast_to(np.asarray(k_mat, np.float64), (len(usable), 3, 3)))
             times.append(np.full(len(usable), float(t)))
             if with_world:
@@ -162,7 +181,40 @@ class KeypointFitter:
         track_id = np.array([keypoints[f].track_id[r] for f, r in zip(frame, row, strict=True)], np.int64)
         batch_world = cat(world, (0, t_count, 3)) if with_world else None
         return _Batch(frame, row, track_id, cat(times, (0,)), cat(K, (0, 3, 3)), cat(xy, (0, t_count, 2)),
-                      cat(conf, (0, t_count)).astype(np.float32), batch_world)
+                      cat(conf, (0, t_count)).astype(np.float32), batch_world,
+                      cat(raw, (0, t_count)).astype(np.float32))
+
+    def _world_conf(self, spec: TargetSpec, batch: _Batch) -> np.ndarray:
+        """(N, T) confidence of each metric 3D keypoint (zeros without them).
+
+        A keypoint the model sees keeps its confidence. One it marks as hidden, on the side
+        of the body turned away from the camera, inside the image, gets up to
+        ``hidden_world_conf`` x the torso's confidence: hidden behind the body (the far leg of
+        a side view) is not absent, and the model's 3D guess is the best evidence there is.
+        How far a side is turned away comes from the 3D hips (their left-right axis along the
+        viewing ray): a full share from 30 degrees off the camera's view of the front or back.
+        A low confidence on the near side, or outside the image, is a keypoint the model
+        got wrong, not one it could not see: it keeps its own confidence.
+        """
+        if batch.world_m is None:
+            return np.zeros_like(batch.conf)
+        torso = spec.rows_of(*TORSO)
+        floor = np.zeros(len(batch.conf), np.float32)
+        if (torso >= 0).all():
+            floor = self.settings.hidden_world_conf * batch.conf[:, torso].mean(1)
+        away = np.zeros_like(batch.conf)
+        hips = spec.rows_of("left_hip", "right_hip")
+        if (hips >= 0).all():  # world_m: viewing-ray frame, z away from the camera
+            axis = batch.world_m[:, hips[0]] - batch.world_m[:, hips[1]]
+            along = axis[:, 2] / np.maximum(np.linalg.norm(axis, axis=1), 1e-6)  # > 0: left side farther
+            share = np.clip(np.abs(along) / _SIDEWAYS_FULL, 0.0, 1.0)
+            for side, sign in (("left", 1.0), ("right", -1.0)):
+                cols = np.array([t for t, n in enumerate(spec.target_names) if n.startswith(f"{side}_")])
+                away[:, cols] = np.where(sign * along > 0, share, 0.0)[:, None]
+        size = 2.0 * batch.K[:, :2, 2]  # principal point at the image centre
+        inside = ((batch.xy_px >= 0) & (batch.xy_px <= size[:, None])).all(-1)
+        hidden = floor[:, None] * away * inside
+        return np.maximum(batch.conf_raw, hidden).astype(np.float32)
 
     def _world_to_camera(self, spec: TargetSpec, batch: _Batch) -> np.ndarray | None:
         """(N, T, 3) metric 3D keypoints turned from the viewing-ray frame into camera axes."""
@@ -236,7 +288,8 @@ class KeypointFitter:
                 prev_joints[i] = warm[i].joints_cam_m
                 prev_dt[i] = batch.time_s[i] - warm[i].time_s
         world_cam = self._world_to_camera(spec, batch)
-        go, pose = self._initial_rotations(spec, skeleton, batch, betas, world_cam, warm)
+        conf3d = self._world_conf(spec, batch)
+        go, pose = self._initial_rotations(spec, skeleton, batch, betas, world_cam, conf3d, warm)
         transl = self._initial_translation(spec, skeleton, batch, betas, go, pose, world_cam is not None,
                                            [w is not None for w in warm])
         weight2d = batch.conf * spec.weight
@@ -244,7 +297,7 @@ class KeypointFitter:
             vec = bone_vectors(world_cam, spec.bone_coeff)
             length = np.linalg.norm(vec, axis=-1, keepdims=True)
             bone_dir = vec / np.maximum(length, 1e-6)
-            bone_w = bone_confidence(batch.conf, spec.bone_coeff) * (length[..., 0] > 1e-3)
+            bone_w = bone_confidence(conf3d, spec.bone_coeff) * (length[..., 0] > 1e-3)
         else:
             bone_dir = np.zeros((n, len(spec.bone_coeff), 3))
             bone_w = np.zeros((n, len(spec.bone_coeff)))
@@ -259,6 +312,7 @@ class KeypointFitter:
             betas_init=f32(betas_prior), betas_prior=f32(betas_prior),
             betas_known=f32([s is not None for s in state]), prev=i64(prev),
             prev_joints=f32(prev_joints), prev_dt_s=f32(prev_dt),
+            prior_scale=f32(prior_scale(spec, batch.conf, conf3d)),
         )
         return problem, tracks
 
@@ -269,7 +323,7 @@ class KeypointFitter:
         return seen
 
     def _initial_rotations(self, spec: TargetSpec, skeleton: FitSkeleton, batch: _Batch, betas: np.ndarray,
-                           world_cam: np.ndarray | None, warm: list[TrackState | None]
+                           world_cam: np.ndarray | None, conf3d: np.ndarray, warm: list[TrackState | None]
                            ) -> tuple[np.ndarray, np.ndarray]:
         n = len(batch.row)
         torso = spec.rows_of(*TORSO)
@@ -297,7 +351,7 @@ class KeypointFitter:
         if world_cam is not None:
             rows = spec.rows_of(*_LIMB_NAMES)
             joints = {name: world_cam[:, r] for name, r in zip(_LIMB_NAMES, rows, strict=True) if r >= 0}
-            confs = {name: batch.conf[:, r] for name, r in zip(_LIMB_NAMES, rows, strict=True) if r >= 0}
+            confs = {name: conf3d[:, r] for name, r in zip(_LIMB_NAMES, rows, strict=True) if r >= 0}
             pose = limb_ik(skeleton, betas, go, pose, joints, confs)
         self._clamp(torch.from_numpy(pose))
         return go, pose
@@ -347,7 +401,8 @@ class KeypointFitter:
 
     def _split(self, spec: TargetSpec, batch: _Batch, result: FitResult, ok: np.ndarray,
                keypoints: Sequence[Keypoints], cam_K: Sequence[np.ndarray]) -> list[BodyParams | None]:
-        conf = joint_confidence(spec, batch.conf)
+        conf = joint_confidence(spec, batch.conf, self._world_conf(spec, batch) if batch.world_m is not None
+                                else None)
         out: list[BodyParams | None] = []
         for f in range(len(keypoints)):
             sel = np.flatnonzero((batch.frame == f) & ok)
@@ -365,6 +420,20 @@ class KeypointFitter:
     def reset(self) -> None:
         """Forget every track."""
         self.tracks.clear()
+
+
+def prior_scale(spec: TargetSpec, conf2d: np.ndarray, conf3d: np.ndarray) -> np.ndarray:
+    """(N, 21) weight of each body_pose joint's Gaussian prior from (N, T) 2D and 3D keypoint confidences.
+
+    Where the 3D keypoints place a limb joint's segment (:data:`PRIOR_EASED`) that the 2D
+    ones do not (a hidden limb), by ``c`` = 3D minus 2D confidence of the joint, the joint
+    keeps ``1 - (1 - PRIOR_FLOOR) * min(c / PRIOR_FULL_CONF, 1)`` of its prior: the 3D guess
+    replaces the missing 2D, which alone outweighs the prior. Seen limbs and all other
+    joints keep the whole prior.
+    """
+    conf = np.clip(evidence_confidence(spec, conf3d) - evidence_confidence(spec, conf2d), 0.0, 1.0)[:, 1:]
+    scale = 1.0 - (1.0 - PRIOR_FLOOR) * np.clip(conf / PRIOR_FULL_CONF, 0.0, 1.0)
+    return np.where(_PRIOR_EASED_MASK[None], scale, 1.0).astype(np.float32)
 
 
 def median_residual(residual: np.ndarray, conf: np.ndarray) -> np.ndarray:

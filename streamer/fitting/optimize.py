@@ -12,7 +12,10 @@ own noise level (so the weights are standard deviations with a meaning, set in
   confidence and target weight, through Geman-McClure (``c^2 e^2 / (c^2 + e^2)``, ``c`` =
   ``robust_sigmas``) so a wrong keypoint costs at most ``c^2``;
 * 3D: ``|unit model bone - unit measured bone| / world_dir_noise``, same weighting, robust;
-* pose prior (:class:`~streamer.fitting.priors.PosePrior`): Gaussian + range hinges;
+* pose prior (:class:`~streamer.fitting.priors.PosePrior`): Gaussian + range hinges; the
+  Gaussian's share of each limb joint shrinks where the 3D keypoints place its segment
+  (``FitProblem.prior_scale``): it is there for what nothing measures, and pulling a deep
+  squat's hidden knee toward a relaxed stance is what it must not do;
 * shape: ``betas / betas_std`` (towards the mean body) and ``(betas - previous) /
   betas_step_std`` (towards the track's running estimate, so the shape changes slowly);
 * temporal, between consecutive frames of a track (and against the track's last result from
@@ -100,6 +103,8 @@ class FitProblem:
         prev: (N,) index of the same track's previous player-frame in the window, -1 if none.
         prev_joints: (N, 22, 3) the track's last joints before the window (NaN if unknown).
         prev_dt_s: (N,) seconds back to whichever previous frame applies (inf if none).
+        prior_scale: (N, 21) weight of each joint's Gaussian pose prior, or None (all 1): limb
+            joints whose segments the metric 3D keypoints place need less of the prior's pull.
     """
 
     K: torch.Tensor
@@ -120,6 +125,7 @@ class FitProblem:
     prev: torch.Tensor
     prev_joints: torch.Tensor
     prev_dt_s: torch.Tensor
+    prior_scale: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.xy_px.shape[0])
@@ -188,7 +194,7 @@ class Objective:
         unit = bones / bones.norm(dim=-1, keepdim=True).clamp(min=1e-6)
         err3d = ((unit - p.bone_dir) ** 2).sum(-1) / w.world_dir_noise**2
         data3d = (p.bone_weight * geman_mcclure(err3d, w.robust_sigmas)).sum(1)
-        prior = w.prior_weight * self.prior.gaussian(body_pose) + self.prior.limits(body_pose)
+        prior = w.prior_weight * self.prior.gaussian(body_pose, p.prior_scale) + self.prior.limits(body_pose)
         per_player = data2d + data3d + prior
         joints = posed.points[:, :NUM_BODY_JOINTS_WITH_ROOT]
         root, local = joints[:, :1], joints - joints[:, :1]

@@ -89,9 +89,13 @@ class PosePrior:
         self.inv_std = torch.from_numpy(1.0 / POSE_STD)
         self.inv_limit = 1.0 / float(limit_std_rad)
 
-    def gaussian(self, body_pose: torch.Tensor) -> torch.Tensor:
-        """(N,) sum of squared standardised deviations from the mean stance, (N, 21, 3) input."""
-        return (((body_pose - self.mean) * self.inv_std) ** 2).sum((1, 2))
+    def gaussian(self, body_pose: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
+        """(N,) sum of squared standardised deviations from the mean stance, (N, 21, 3) input.
+
+        ``scale`` (N, 21): optional weight of each joint's share (1 = the full prior).
+        """
+        per_joint = (((body_pose - self.mean) * self.inv_std) ** 2).sum(2)
+        return (per_joint if scale is None else per_joint * scale).sum(1)
 
     def limits(self, body_pose: torch.Tensor) -> torch.Tensor:
         """(N,) squared excess over the ranges, in units of ``limit_std_rad``."""

@@ -231,3 +231,161 @@ def pa_mpjpe_mm(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
     scale = s.sum(1) / (p**2).sum((1, 2))
     aligned = scale[:, None, None] * p @ rot
     return 1000.0 * np.linalg.norm(aligned - t, axis=-1).mean(1)
+
+
+# -- bent poses, hidden limbs: the generated evaluation of tools/eval_mesh_synth.py ----------------
+
+#: far-side keypoints a side view hides (BlazePose names without the side prefix)
+HIDDEN_LIMB_POINTS = ("knee", "ankle", "heel", "foot_index", "elbow", "wrist", "pinky", "index", "thumb")
+#: far-side body joints a side view hides (SMPL-X names without the side prefix)
+HIDDEN_LIMB_JOINTS = ("knee", "ankle", "foot", "elbow", "wrist")
+
+
+@dataclass(frozen=True, slots=True)
+class BendSpec:
+    """A deep squat or a lunge repeated in place, seen by a low static camera.
+
+    Angles in degrees at the bottom of the movement (0 standing); ``lunge`` puts one leg
+    forward (hip ``hip_deg``, knee ``knee_deg``) and the other back (hip extended
+    ``back_hip_deg``, knee ``back_knee_deg``) instead of bending both alike.
+    """
+
+    period_s: float = 2.5
+    hip_deg: float = 120.0
+    knee_deg: float = 130.0
+    trunk_deg: float = 35.0  # forward pitch of the pelvis at the bottom
+    drop_m: float = 0.45  # how far the pelvis sinks
+    arm_deg: float = 60.0  # arms raised forward at the bottom
+    lunge: bool = False
+    back_hip_deg: float = 15.0
+    back_knee_deg: float = 100.0
+    heading_deg: float = 90.0  # 90 / -90: side view
+    phase: float = 0.0
+    start_m: tuple[float, float, float] = (0.0, 0.2, 4.0)
+    camera_tilt_deg: float = 5.0
+
+
+SQUAT = BendSpec()
+LUNGE = BendSpec(hip_deg=90.0, knee_deg=95.0, trunk_deg=8.0, drop_m=0.4, arm_deg=20.0, lunge=True)
+
+
+def bend_motion(times_s: np.ndarray, spec: BendSpec = SQUAT) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(T, 3) global_orient, (T, 21, 3) body_pose and (T, 3) transl (camera frame) of a squat / lunge.
+
+    The feet stay flat: each ankle undoes the pitch its thigh and shank add up to.
+    """
+    from scipy.spatial.transform import Rotation
+
+    from streamer.body.skeleton import BODY_JOINT_NAMES
+
+    t = np.asarray(times_s, np.float64)
+    depth = 0.5 - 0.5 * np.cos(2.0 * math.pi * t / spec.period_s + spec.phase)  # 0 standing .. 1 bottom
+    r = np.radians
+    j = {name: BODY_JOINT_NAMES.index(name) - 1 for name in BODY_JOINT_NAMES[1:]}
+    pose = np.zeros((len(t), NUM_BODY_JOINTS, 3))
+    trunk = r(spec.trunk_deg) * depth
+    legs = {"left": (spec.hip_deg, spec.knee_deg), "right": (spec.hip_deg, spec.knee_deg)}
+    if spec.lunge:
+        legs["right"] = (-spec.back_hip_deg, spec.back_knee_deg)
+    for side, lateral in (("left", 1.0), ("right", -1.0)):
+        hip, knee = (r(a) * depth for a in legs[side])
+        pose[:, j[f"{side}_hip"], 0] = -hip  # flexion is negative about x
+        pose[:, j[f"{side}_knee"], 0] = knee
+        ankle = -(trunk - hip + knee)  # foot pitch back to the ground's
+        a = j[f"{side}_ankle"]
+        pose[:, a, 0] = np.clip(ankle, POSE_LOW[a, 0], POSE_HIGH[a, 0])
+        down = Rotation.from_rotvec(np.stack([0 * t, 0 * t, -lateral * r(72.0) + 0 * t], 1))
+        raise_ = Rotation.from_rotvec(np.stack([-r(spec.arm_deg) * depth, 0 * t, 0 * t], 1))
+        pose[:, j[f"{side}_shoulder"]] = (raise_ * down).as_rotvec()
+        pose[:, j[f"{side}_elbow"], 1] = -lateral * r(25.0 + 40.0 * depth)
+    for name in ("spine1", "spine2", "spine3"):
+        pose[:, j[name], 0] = r(5.0) * depth
+    cam_from_world = Rotation.from_rotvec([math.pi + r(spec.camera_tilt_deg), 0.0, 0.0])
+    heading = Rotation.from_rotvec([0.0, r(spec.heading_deg), 0.0])
+    pitch = Rotation.from_rotvec(np.stack([trunk, 0 * t, 0 * t], 1))
+    orient = (cam_from_world * heading) * pitch
+    transl = np.asarray(spec.start_m) + cam_from_world.apply(np.stack([0 * t, -spec.drop_m * depth, 0 * t], 1))
+    return orient.as_rotvec(), pose, transl
+
+
+def bend_sequences(rng: np.random.Generator, players: int, frames: int, fps: float = 30.0, *,
+                   width: int = 960, image_height: int = 544, focal_px: float = 800.0,
+                   betas_std: float = 0.8) -> tuple[SyntheticBodies, np.ndarray]:
+    """``players`` people doing squats or lunges (alternately) near a webcam-like camera.
+
+    Side views mostly (heading 90 ± 30 degrees either way), 3-5 m away; rows are
+    ``player * frames + frame`` as in :func:`random_sequences`.
+    """
+    times = np.arange(frames) / fps
+    parts = []
+    for p in range(players):
+        base = LUNGE if p % 2 else SQUAT
+        heading = rng.choice([-1.0, 1.0]) * rng.uniform(60.0, 120.0)
+        start = (rng.uniform(-0.6, 0.6), rng.uniform(0.0, 0.4), rng.uniform(3.0, 5.0))
+        spec = dataclasses.replace(base, heading_deg=heading, phase=rng.uniform(0, 2 * math.pi), start_m=start,
+                                   period_s=rng.uniform(2.0, 3.0), knee_deg=base.knee_deg + rng.uniform(-10, 10))
+        go, pose, transl = bend_motion(times, spec)
+        betas = np.broadcast_to(rng.normal(size=10) * betas_std, (frames, 10))
+        parts.append((betas, go, pose, transl))
+    betas, go, pose, transl = (np.concatenate([p[k] for p in parts]).astype(np.float32) for k in range(4))
+    return SyntheticBodies(betas, go, pose, transl, intrinsics(focal_px, width, image_height), width,
+                           image_height), np.tile(times, players)
+
+
+def far_side(joints_cam_m: np.ndarray, min_sideways: float = 0.5) -> np.ndarray:
+    """(N,) +1 where the body's left side is turned away from the camera, -1 the right, 0 neither.
+
+    A side is hidden when the hips' left-right axis lies along the viewing ray by at least
+    ``min_sideways`` (cosine): the far leg and arm are then behind the body.
+    """
+    axis = joints_cam_m[:, 1] - joints_cam_m[:, 2]  # right hip -> left hip
+    axis = axis / np.maximum(np.linalg.norm(axis, axis=1, keepdims=True), 1e-9)
+    ray = joints_cam_m[:, 0] / np.maximum(np.linalg.norm(joints_cam_m[:, 0], axis=1, keepdims=True), 1e-9)
+    along = (axis * ray).sum(1)
+    return np.where(along >= min_sideways, 1, np.where(along <= -min_sideways, -1, 0))
+
+
+def hidden_joints(side: np.ndarray) -> np.ndarray:
+    """(N, 22) bool: the far-side limb joints (:data:`HIDDEN_LIMB_JOINTS`) of each row's :func:`far_side`."""
+    from streamer.body.skeleton import BODY_JOINT_NAMES
+
+    out = np.zeros((len(side), NUM_BODY_JOINTS_WITH_ROOT), bool)
+    for value, name in ((1, "left"), (-1, "right")):
+        cols = [BODY_JOINT_NAMES.index(f"{name}_{j}") for j in HIDDEN_LIMB_JOINTS]
+        out[np.ix_(side == value, cols)] = True
+    return out
+
+
+def hide_far_limbs(obs: Observation, side: np.ndarray, rng: np.random.Generator, height_px: np.ndarray, *,
+                   conf_range: tuple[float, float] = (0.03, 0.3), px_share: float = 0.05, world_m: float = 0.06,
+                   layout: str = "blazepose33") -> Observation:
+    """``obs`` with the far-side limb keypoints of each row hidden, as BlazePose reports them.
+
+    Hidden keypoints keep a position (the model guesses it) but with a visibility-level
+    confidence in ``conf_range`` and larger errors: ``px_share`` of the player's height in
+    2D, ``world_m`` per axis in 3D.
+    """
+    spec = get_layout(layout)
+    mask = np.zeros(obs.conf.shape, bool)
+    for value, name in ((1, "left"), (-1, "right")):
+        cols = [spec.index(f"{name}_{p}") for p in HIDDEN_LIMB_POINTS if f"{name}_{p}" in spec.keypoint_names]
+        mask[np.ix_(side == value, cols)] = True
+    mask &= obs.conf > 0
+    conf = np.where(mask, rng.uniform(*conf_range, obs.conf.shape), obs.conf)
+    xy = obs.xy_px + mask[..., None] * rng.normal(size=obs.xy_px.shape) * (px_share * height_px)[:, None, None]
+    world = obs.world_m + mask[..., None] * rng.normal(size=obs.world_m.shape) * world_m
+    return Observation(xy.astype(np.float32), conf.astype(np.float32), world.astype(np.float32), obs.joints_cam_m)
+
+
+def joint_errors_mm(pred: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, B) per-joint errors (mm) after aligning the roots, and after Procrustes on all joints."""
+    root = 1000.0 * np.linalg.norm((pred - pred[:, :1]) - (truth - truth[:, :1]), axis=-1)
+    p = pred - pred.mean(1, keepdims=True)
+    t = truth - truth.mean(1, keepdims=True)
+    u, s, vt = np.linalg.svd(np.einsum("nji,njk->nik", p, t))
+    sign = np.sign(np.linalg.det(u @ vt))
+    s[:, 2] *= sign
+    u[:, :, 2] *= sign[:, None]
+    scale = s.sum(1) / (p**2).sum((1, 2))
+    aligned = scale[:, None, None] * p @ (u @ vt)
+    return root, 1000.0 * np.linalg.norm(aligned - t, axis=-1)
