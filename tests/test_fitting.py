@@ -9,7 +9,6 @@ import torch
 from streamer.body import BODY_JOINT_NAMES, load_body_model
 from streamer.body.synthetic_smplx import write_synthetic_smplx
 from streamer.fitting import FitterSettings, FitWeights, KeypointFitter, make_target_spec
-from streamer.fitting import synthetic as syn
 from streamer.fitting.camera import default_focal_px, ray_rotation, solve_translation
 from streamer.fitting.confidence import UNOBSERVED_FACTOR, joint_confidence
 from streamer.fitting.init import LIMBS, axis_angle_to_matrix_np, kabsch, limb_ik
@@ -18,7 +17,8 @@ from streamer.fitting.priors import POSE_HIGH, POSE_LOW, POSE_MEAN, PosePrior
 from streamer.fitting.skeleton import FitSkeleton
 from streamer.pose.layouts import get_layout
 from streamer.records import Keypoints
-from streamer.smoothing.testing import RUN, WALK, gait_motion
+from testkit import mesh_fit as syn
+from testkit.motion import RUN, WALK, gait_motion
 
 J = {name: k for k, name in enumerate(BODY_JOINT_NAMES)}
 

@@ -10,9 +10,9 @@ import pytest
 
 from streamer.body import BODY_JOINT_NAMES, load_body_model
 from streamer.fitting import FitterSettings, FitWeights, KeypointFitter
-from streamer.fitting import synthetic as syn
 from streamer.records import Keypoints
 from streamer.soccer.angles import joint_angles
+from testkit import mesh_fit as syn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 J = {name: k for k, name in enumerate(BODY_JOINT_NAMES)}

@@ -9,10 +9,10 @@ import pytest
 
 from streamer.config import defaults
 from streamer.errors import ConfigError
-from streamer.fitting import synthetic as syn
 from streamer.fitting.camera import default_focal_px
 from streamer.records import Frame, Keypoints, Packet, PitchCalibration, Tracks
 from streamer.stages import StageContext, build_stage
+from testkit import mesh_fit as syn
 
 CONTEXT = StageContext(device="cpu", fps=25.0)
 WIDTH, HEIGHT = 1920, 1080

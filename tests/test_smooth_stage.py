@@ -12,10 +12,10 @@ from streamer.errors import ConfigError
 from streamer.pipeline import Pipeline
 from streamer.records import BodyParams, Frame, Packet, Tracks
 from streamer.smoothing import SmoothingParams
-from streamer.smoothing import testing as synth
 from streamer.smoothing.measurement import box_heights_px, measurements_from_body
 from streamer.stages import STAGE_FACTORIES, StageContext, build_stage
 from streamer.stages.smooth import SmoothStage
+from testkit import motion as synth
 
 FPS = 25.0
 IMAGE = np.zeros((4, 4, 3), np.uint8)

@@ -14,7 +14,6 @@ import pytest
 
 from streamer.records import BodyParams
 from streamer.smoothing import Smoother, SmoothingParams
-from streamer.smoothing import testing as synth
 from streamer.smoothing.rotations import (
     boxplus,
     geodesic_angle,
@@ -22,6 +21,7 @@ from streamer.smoothing.rotations import (
     quat_mul,
     rotvec_from_quat,
 )
+from testkit import motion as synth
 
 MODES = ["forward", "rts"]
 

@@ -19,14 +19,18 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 from streamer.body import load_body_model
 from streamer.fitting import FitterSettings, FitWeights, KeypointFitter
-from streamer.fitting import synthetic as syn
 from streamer.records import Keypoints
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # testkit/: not part of the package
+from testkit import mesh_fit as syn  # noqa: E402
 
 
 def windows_of(obs: syn.Observation, times: np.ndarray, players: int, frames: int, window: int

@@ -1,6 +1,6 @@
 """Smoother benchmark: accuracy, jitter, step lag, frame-rate invariance, fixed-lag error, cost.
 
-All on synthetic ground truth (``streamer.smoothing.testing``): walking and running
+All on synthetic ground truth (``testkit.motion``): walking and running
 gait on the SMPL-X skeleton seen from a broadcast-like camera, per-frame noise
 scaled by joint confidence (5° rotations, 3 cm across / 15 cm in depth), 0.3 %
 joint-frames and 1 % frames with gross outliers. Joint positions come from
@@ -22,6 +22,8 @@ Usage: python tools/bench_smooth.py [--players 22] [--seconds 30] [--seeds 3]
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")  # one core: set before numpy loads
@@ -34,7 +36,9 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 from streamer.smoothing import Smoother, SmoothingParams  # noqa: E402
-from streamer.smoothing import testing as synth  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # testkit/: not part of the package
+from testkit import motion as synth  # noqa: E402
 
 FPS = 25.0
 MODES = ("forward", "rts")

@@ -13,10 +13,10 @@ settings; the truth is known because the keypoints are generated from posed bodi
   any heading;
 * ``walk_broadcast``: the bench's players (30-200 px, walking or running, any heading).
 
-Keypoints get a keypoint model's errors (:class:`~streamer.fitting.synthetic.KeypointNoise`,
+Keypoints get a keypoint model's errors (:class:`~testkit.mesh_fit.KeypointNoise`,
 larger for the small players); in a side view (hips' axis within 60 degrees of the viewing
 ray) the far leg and arm are hidden the way BlazePose reports them: low confidence (0.03-0.3),
-larger 2D and 3D errors (:func:`~streamer.fitting.synthetic.hide_far_limbs`).
+larger 2D and 3D errors (:func:`~testkit.mesh_fit.hide_far_limbs`).
 
 Reports per set: MPJPE (root-aligned) and PA-MPJPE (Procrustes on all 22 joints) of the
 visible joints, of the visible limb joints (knees, ankles, feet, elbows, wrists: the joint
@@ -30,15 +30,18 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from streamer.body.skeleton import BODY_JOINT_NAMES
 from streamer.config import load_config
-from streamer.fitting import synthetic as syn
 from streamer.records import BodyParams, Keypoints
 from streamer.soccer.angles import joint_angles
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # testkit/: not part of the package
+from testkit import mesh_fit as syn  # noqa: E402
 
 #: (22,) the joint types a side view hides (far knee, ankle, foot, elbow, wrist), either side
 _LIMB = np.array([any(n == f"{s}_{j}" for s in ("left", "right") for j in syn.HIDDEN_LIMB_JOINTS)

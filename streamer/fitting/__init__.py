@@ -10,7 +10,6 @@ One concept per module:
 * :mod:`~streamer.fitting.optimize` — the window objective and the batched Adam loop;
 * :mod:`~streamer.fitting.confidence` — per-joint confidence of the result;
 * :mod:`~streamer.fitting.fitter` — windows of keypoints in, ``BodyParams`` out, per-track memory;
-* :mod:`~streamer.fitting.synthetic` — synthetic ground truth and metrics (tests, benchmark).
 """
 
 from streamer.fitting.fitter import FitterSettings, KeypointFitter, TrackState

@@ -20,7 +20,7 @@ rotation is expressed in its parent's frame, which at rest is this same frame):
   rather than absorb noise.
 
 Signs were checked on the body models: +x at a knee swings the shank back, -y at the left
-elbow brings the forearm forward (the same conventions as :mod:`streamer.smoothing.testing`).
+elbow brings the forearm forward (the same conventions as :mod:`testkit.motion`).
 """
 
 from __future__ import annotations

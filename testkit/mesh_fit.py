@@ -30,7 +30,7 @@ from streamer.fitting.landmarks import model_landmarks
 from streamer.fitting.priors import POSE_HIGH, POSE_LOW, POSE_STD
 from streamer.pose.layouts import get_layout
 from streamer.render.camera import intrinsics
-from streamer.smoothing.testing import RUN, WALK, gait_motion
+from testkit.motion import RUN, WALK, gait_motion
 
 #: per-joint pose noise added to the gait, as a share of the prior's std
 _POSE_NOISE_SHARE = 0.5
@@ -90,7 +90,7 @@ def random_sequences(
 ) -> tuple[SyntheticBodies, np.ndarray]:
     """``players`` walking or running players over ``frames`` frames (player-major rows).
 
-    Each player follows :func:`~streamer.smoothing.testing.gait_motion` (random gait, phase,
+    Each player follows :func:`~testkit.motion.gait_motion` (random gait, phase,
     heading and camera tilt) with a constant per-joint pose offset and his own shape, placed
     at a random image position and pixel height; rows are ``player * frames + frame``.
 
