@@ -55,6 +55,11 @@ def blazepose_model_path() -> Path | None:
     return _package_file("mediapipe", "modules/pose_landmark/pose_landmark_full.tflite")
 
 
+def blazepose_detector_model_path() -> Path | None:
+    """``pose_detection.tflite`` (the person detector) as shipped inside the mediapipe wheel."""
+    return _package_file("mediapipe", "modules/pose_detection/pose_detection.tflite")
+
+
 def _user_file(env: str, default: Path) -> Path:
     return Path(os.environ[env]) if os.environ.get(env) else default
 

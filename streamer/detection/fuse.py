@@ -1,0 +1,100 @@
+"""The ``auto`` detector: the pitch segmenter for small players on grass, BlazePose's detector for
+larger people, fused.
+
+The two fail in opposite places. The pitch segmenter finds players from ~10 px tall on
+grass but nothing off grass, and on a close-up it boxes pieces of a green shirt or of
+a face; the learned detector finds people in any setting but only from ~0.4 × the side
+of the view it looks at (see :mod:`streamer.models.blazepose_detector`), so on a
+720p frame, looked at whole and in two short-side squares, from ~290 px. The rule
+(:func:`fuse`) trusts the learned person where they overlap:
+
+* a pitch box with ``inside_frac`` of its area or more inside a learned person box is
+  the same person or a part of them (a shirt, a head, a leg), so it is dropped;
+* a frame holding a learned person taller than ``closeup_height_frac`` × the frame is a
+  close-up, where the pitch segmenter's grass model sees shirts, boards and crowd, so all
+  of its boxes are dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from streamer.records import Detections
+
+
+@dataclass(frozen=True, slots=True)
+class FuseConfig:
+    inside_frac: float = 0.5  # a pitch box this much inside a learned person is that person (or part)
+    closeup_height_frac: float = 0.75  # a learned person this tall (× frame height) = close-up: no pitch boxes
+
+
+def inside_fraction(small_xyxy: np.ndarray, big_xyxy: np.ndarray) -> np.ndarray:
+    """(N, M) share of each box of ``small_xyxy`` (N, 4) lying inside each of ``big_xyxy`` (M, 4)."""
+    a = np.asarray(small_xyxy, np.float64)[:, None, :]
+    b = np.asarray(big_xyxy, np.float64)[None, :, :]
+    iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
+    ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
+    area = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
+    return iw * ih / np.maximum(area, 1e-12)
+
+
+def fuse(pitch: Detections, learned: Detections, frame_height: int, config: FuseConfig) -> Detections:
+    """One frame's pitch-segmenter and learned-detector boxes → its person boxes (see module docstring).
+
+    Returns the learned boxes, then the pitch boxes kept, in their own orders.
+    """
+    if len(learned) == 0:
+        return pitch
+    tallest = float(np.max(learned.xyxy_px[:, 3] - learned.xyxy_px[:, 1]))
+    if tallest >= config.closeup_height_frac * frame_height or len(pitch) == 0:
+        return learned
+    covered = inside_fraction(pitch.xyxy_px, learned.xyxy_px).max(axis=1) >= config.inside_frac
+    kept = pitch.select(~covered)
+    return Detections(np.concatenate([learned.xyxy_px, kept.xyxy_px]).astype(np.float32),
+                      np.concatenate([learned.score, kept.score]).astype(np.float32))
+
+
+class AutoDetector:
+    """Pitch segmenter on every frame + the learned detector on a few views per frame, fused.
+
+    Implements :class:`streamer.detection.backend.DetectorBackend`. The learned detector sees
+    the whole frame every frame and the finer levels' tiles (``levels`` of them in all, see
+    :func:`streamer.models.blazepose_detector.plan_levels`) ``tiles_per_frame`` at a time,
+    round-robin (0 = all of them every frame).
+    """
+
+    def __init__(self, pitch, learned, config: FuseConfig, levels: int = 2, tiles_per_frame: int = 0) -> None:
+        self.pitch = pitch
+        self.learned = learned
+        self.config = config
+        self.levels = max(1, int(levels))
+        self.tiles_per_frame = int(tiles_per_frame)
+        self._next_tile = 0
+        self._shape: tuple[int, int] | None = None
+
+    def _views(self, images: Sequence[np.ndarray]) -> list:
+        from streamer.models.blazepose_detector import letterbox_view, plan_views
+
+        views = []
+        for k, image in enumerate(images):
+            h, w = image.shape[:2]
+            sides = [float(max(w, h))] + [float(min(w, h)) * 0.5**i for i in range(self.levels - 1)]
+            tiles = plan_views(k, w, h, sides, self.learned.config.tile_overlap)[1:]
+            views.append(letterbox_view(k, w, h))
+            if self.tiles_per_frame <= 0 or self.tiles_per_frame >= len(tiles):
+                views.extend(tiles)
+            else:
+                if self._shape != (h, w):
+                    self._shape, self._next_tile = (h, w), 0
+                for i in range(self.tiles_per_frame):
+                    views.append(tiles[(self._next_tile + i) % len(tiles)])
+                self._next_tile = (self._next_tile + self.tiles_per_frame) % len(tiles)
+        return views
+
+    def detect_batch(self, images: Sequence[np.ndarray]) -> list[Detections]:
+        learned = self.learned.detect_views(images, self._views(images))
+        return [fuse(self.pitch(image), found, image.shape[0], self.config)
+                for image, found in zip(images, learned, strict=True)]
