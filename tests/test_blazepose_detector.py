@@ -158,8 +158,7 @@ def test_batched_views_equal_single_views(model):
 
 def test_finds_the_player_in_the_photo(shared_data, model):
     image = cv2.cvtColor(cv2.imread(str(shared_data / "images" / "messi5.jpg")), cv2.COLOR_BGR2RGB)
-    detector = bd.BlazePoseDetector.__new__(bd.BlazePoseDetector)
-    detector.config, detector.model = bd.BlazePoseDetectorConfig(), model
+    detector = bd.BlazePoseDetector(bd.BlazePoseDetectorConfig(), model)
     (found,) = detector.detect_batch([image])
     assert len(found) == 1
     hand_box = np.array([[70, 60, 460, 336]])  # drawn by hand: hair to boots, outstretched hand

@@ -12,7 +12,13 @@ of the view it looks at (see :mod:`streamer.models.blazepose_detector`), so on a
   the same person or a part of them (a shirt, a head, a leg), so it is dropped;
 * a frame holding a learned person taller than ``closeup_height_frac`` × the frame is a
   close-up, where the pitch segmenter's grass model sees shirts, boards and crowd, so all
-  of its boxes are dropped.
+  of its boxes are dropped;
+* perspective: with the horizon at or above the top of the frame, someone whose feet are
+  at row ``y`` is at least ``y / y_f`` times as tall as a learned person of height ``H``
+  whose feet are at row ``y_f`` (higher in the image = further away = smaller, but not
+  smaller than that). A pitch box shorter than ``perspective_frac`` × ``H · y / y_f`` (the
+  slack allows for a horizon inside the frame and for bent bodies) is a piece of a line, a
+  ball or a boot, not a player.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from streamer.records import Detections
 class FuseConfig:
     inside_frac: float = 0.5  # a pitch box this much inside a learned person is that person (or part)
     closeup_height_frac: float = 0.75  # a learned person this tall (× frame height) = close-up: no pitch boxes
+    perspective_frac: float = 0.25  # pitch boxes shorter than this × the height perspective allows are dropped
 
 
 def inside_fraction(small_xyxy: np.ndarray, big_xyxy: np.ndarray) -> np.ndarray:
@@ -39,6 +46,24 @@ def inside_fraction(small_xyxy: np.ndarray, big_xyxy: np.ndarray) -> np.ndarray:
     ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
     area = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
     return iw * ih / np.maximum(area, 1e-12)
+
+
+def too_small(pitch_xyxy: np.ndarray, learned_xyxy: np.ndarray, frame_height: int, frac: float) -> np.ndarray:
+    """(N,) bool: pitch boxes (N, 4) too short for where they stand, next to the learned people (M, 4).
+
+    With the horizon at or above the frame's top, a person with feet at row ``y`` is at least
+    ``H · y / y_f`` tall if one with feet at ``y_f`` is ``H`` tall; boxes under ``frac`` × that are
+    too small. Learned people whose feet touch the frame's bottom edge (cut off) are skipped.
+    """
+    if frac <= 0 or len(pitch_xyxy) == 0:
+        return np.zeros(len(pitch_xyxy), bool)
+    feet = learned_xyxy[:, 3]
+    whole = feet < frame_height - 1
+    if not whole.any():
+        return np.zeros(len(pitch_xyxy), bool)
+    height = (learned_xyxy[whole, 3] - learned_xyxy[whole, 1]).astype(np.float64)
+    least = frac * height[None, :] * pitch_xyxy[:, 3:4] / np.maximum(feet[whole][None, :], 1.0)  # (N, M)
+    return ((pitch_xyxy[:, 3] - pitch_xyxy[:, 1])[:, None] < least).any(axis=1)
 
 
 def fuse(pitch: Detections, learned: Detections, frame_height: int, config: FuseConfig) -> Detections:
@@ -52,7 +77,8 @@ def fuse(pitch: Detections, learned: Detections, frame_height: int, config: Fuse
     if tallest >= config.closeup_height_frac * frame_height or len(pitch) == 0:
         return learned
     covered = inside_fraction(pitch.xyxy_px, learned.xyxy_px).max(axis=1) >= config.inside_frac
-    kept = pitch.select(~covered)
+    kept = pitch.select(~covered & ~too_small(pitch.xyxy_px, learned.xyxy_px, frame_height,
+                                               config.perspective_frac))
     return Detections(np.concatenate([learned.xyxy_px, kept.xyxy_px]).astype(np.float32),
                       np.concatenate([learned.score, kept.score]).astype(np.float32))
 

@@ -42,6 +42,10 @@ import numpy as np
 
 from streamer.errors import ConfigError, MissingDependencyError
 from streamer.io.quiet import quiet_stderr
+from streamer.models.blazepose import INPUT_PX as LANDMARK_PX
+from streamer.models.blazepose import BlazePoseLandmarker, default_threads
+from streamer.models.blazepose import decode as decode_landmarks
+from streamer.pose.crop import crop_to_image, upright_angle_rad, warp_crops
 from streamer.records import Detections
 
 INPUT_PX = 224
@@ -306,12 +310,6 @@ def render_views(images: Sequence[np.ndarray], views: Sequence[View], out: np.nd
             target[y1 - v0:y2 - v0, x1 - u0:x2 - u0] -= 1.0
 
 
-def default_threads() -> int:
-    from streamer.models.blazepose import default_threads as threads
-
-    return threads()
-
-
 class BlazePoseDetectorModel:
     """The LiteRT interpreter; :meth:`run` takes any number of views and batches them."""
 
@@ -374,7 +372,7 @@ class BlazePoseDetectorModel:
 @dataclass(frozen=True, slots=True)
 class BlazePoseDetectorConfig:
     model: str = ""  # path to pose_detection.tflite; "" = the one inside the mediapipe wheel
-    min_score: float = 0.5  # detections below are dropped (MediaPipe: 0.5)
+    min_score: float = 0.7  # detections below are dropped (MediaPipe: 0.5)
     nms_iou: float = 0.3  # weighted NMS of one view's face boxes (MediaPipe: 0.3)
     merge_iou: float = 0.45  # across views: person boxes overlapping more are one person
     min_height_px: float = 150.0  # smallest person looked for (px at 720 rows): sets the finest tiles
@@ -382,8 +380,12 @@ class BlazePoseDetectorConfig:
     tile_overlap: float = 0.3  # neighbouring tiles overlap by this × their side
     tile_max_frac: float = 1.0  # a tile's people taller than this × its side are left to coarser views
     length_scale: float = 0.95  # body length along the hip → scale-point axis, × 2 |kp1 − kp0|
-    width_ratio: float = 0.55  # body width / body length
-    up_shift: float = 0.0  # body centre from the hips towards the head, × |kp1 − kp0|
+    width_ratio: float = 0.35  # body width / body length
+    up_shift: float = -0.05  # body centre from the hips towards the head, × |kp1 − kp0|
+    refine_people: int = 3  # the tallest this many people per frame get their box from the landmark model
+    refine_margin: tuple[float, float, float] = (0.06, 0.12, 0.02)  # landmark box grown by × its height:
+    # each side, top (hair above the eyes), bottom (soles below the heels)
+    landmark_model: str = ""  # pose_landmark_full.tflite; "" = the one inside the mediapipe wheel
     threads: int = 0  # LiteRT threads; 0 = all cores this process may use
     batch_size: int = 8  # views per model call
 
@@ -432,15 +434,52 @@ def merge_views(xyxy_px: np.ndarray, score: np.ndarray, iou_threshold: float) ->
     return np.asarray(keep, np.int64)
 
 
+ROI_SCALE = 1.25  # MediaPipe grows the detection's body square by this for the landmark model
+LANDMARK_MIN_FLAG = 0.5  # below this pose flag the landmark box is not trusted
+
+
+def landmark_rois(kp_px: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """MediaPipe's landmark ROI from detection keypoints (M, 4, 2): centre (M, 2), size (M, 2), angle (M,).
+
+    The square round the hips of side 2 |kp1 − kp0| × 1.25, turned so kp0 → kp1 points up.
+    """
+    hip, scale_pt = kp_px[:, KP_HIP], kp_px[:, KP_BODY_SCALE]
+    side = 2.0 * ROI_SCALE * np.linalg.norm(scale_pt - hip, axis=1)
+    return hip, np.stack([side, side], axis=1), upright_angle_rad(hip, scale_pt)
+
+
+def box_from_landmarks(xy_px: np.ndarray, margin: Sequence[float]) -> np.ndarray:
+    """(M, 33, 2) landmarks → (M, 4) boxes round them, grown by ``margin`` = (side, top, bottom) × height."""
+    lo, hi = xy_px.min(axis=1), xy_px.max(axis=1)
+    height = (hi[:, 1] - lo[:, 1])[:, None]
+    side, top, bottom = margin
+    return np.concatenate([lo, hi], axis=1) + height * np.array([-side, -top, side, bottom])
+
+
+def landmark_boxes(landmarker: BlazePoseLandmarker, images: Sequence[np.ndarray], image_index: np.ndarray,
+                   kp_px: np.ndarray, margin: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes round the 33 landmarks of each detection, all crops in one batched run.
+
+    Returns (M, 4) float64 boxes and (M,) bool: the landmark model's pose flag reached 0.5.
+    """
+    centre, size, angle = landmark_rois(kp_px)
+    mats = crop_to_image(centre, size, angle, (LANDMARK_PX, LANDMARK_PX))
+    crops = warp_crops(images, image_index, mats, (LANDMARK_PX, LANDMARK_PX))
+    poses = decode_landmarks(landmarker.run(crops, refine=False), mats, angle)
+    return box_from_landmarks(poses.xy_px.astype(np.float64), margin), poses.pose_score >= LANDMARK_MIN_FLAG
+
+
 class BlazePoseDetector:
     """Person boxes from BlazePose's detector over the whole frame and tiles, all views batched.
 
     Implements :class:`streamer.detection.backend.DetectorBackend`.
     """
 
-    def __init__(self, config: BlazePoseDetectorConfig | None = None) -> None:
+    def __init__(self, config: BlazePoseDetectorConfig | None = None,
+                 model: BlazePoseDetectorModel | None = None) -> None:
         self.config = config or BlazePoseDetectorConfig()
-        self.model = BlazePoseDetectorModel(self.config.model, self.config.threads, self.config.batch_size)
+        self.model = model or BlazePoseDetectorModel(self.config.model, self.config.threads, self.config.batch_size)
+        self._landmarker: BlazePoseLandmarker | None = None  # the landmark model, loaded at the first box to refine
 
     def levels(self, width: int, height: int) -> list[float]:
         """View sides for a frame of this size (see :func:`plan_levels`)."""
@@ -448,35 +487,53 @@ class BlazePoseDetector:
         return plan_levels(width, height, cfg.min_height_px * height / 720.0, cfg.view_height_frac)
 
     def detect_views(self, images: Sequence[np.ndarray], views: Sequence[View]) -> list[Detections]:
-        """Person boxes of each image from the given views, merged across views."""
+        """Person boxes of each image from the given views, merged across views, the largest
+        ``refine_people`` of each image refined by the landmark model."""
         cfg = self.config
         raw = self.model.run(images, views, cfg.min_score, cfg.nms_iou)
-        boxes: list[list[np.ndarray]] = [[] for _ in images]
-        scores: list[list[np.ndarray]] = [[] for _ in images]
+        parts: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in images]
         for view, dets in zip(views, raw, strict=True):
             if len(dets) == 0:
                 continue
             h, w = images[view.image].shape[:2]
             kp_px = dets.keypoints.astype(np.float64) * view.side + [view.x0, view.y0]
             xyxy = person_boxes(kp_px, cfg.length_scale, cfg.width_ratio, cfg.up_shift)
+            score = dets.score.astype(np.float64)
             if view.tile:  # a person bigger than the tile is mostly outside it: a guess from a part
                 ok = xyxy[:, 3] - xyxy[:, 1] <= cfg.tile_max_frac * view.side
-                xyxy, dets = xyxy[ok], RawDetections(dets.face_xyxy[ok], dets.keypoints[ok], dets.score[ok])
+                xyxy, kp_px, score = xyxy[ok], kp_px[ok], score[ok]
             # a person cut by a tile's edge is seen whole in a neighbouring or coarser view
-            score = np.where(cut_by_view(xyxy, view, w, h), 0.5, 1.0) * dets.score
-            boxes[view.image].append(np.clip(xyxy, 0, [w, h, w, h]))
-            scores[view.image].append(score)
-        out = []
-        for b, s in zip(boxes, scores, strict=True):
-            if not b:
-                out.append(Detections.empty())
+            score = np.where(cut_by_view(xyxy, view, w, h), 0.5, 1.0) * score
+            parts[view.image].append((np.clip(xyxy, 0, [w, h, w, h]), kp_px, score))
+        merged: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        for found in parts:
+            if not found:
+                merged.append((np.zeros((0, 4)), np.zeros((0, NUM_KEYPOINTS, 2)), np.zeros(0)))
                 continue
-            xyxy, score = np.concatenate(b), np.concatenate(s)
+            xyxy, kp_px, score = (np.concatenate(a) for a in zip(*found, strict=True))
             ok = (xyxy[:, 2] - xyxy[:, 0] > 1) & (xyxy[:, 3] - xyxy[:, 1] > 1)
-            xyxy, score = xyxy[ok], score[ok]
-            keep = merge_views(xyxy, score, cfg.merge_iou)
-            out.append(Detections(xyxy[keep].astype(np.float32), score[keep].astype(np.float32)))
-        return out
+            keep = merge_views(xyxy[ok], score[ok], cfg.merge_iou)
+            merged.append((xyxy[ok][keep], kp_px[ok][keep], score[ok][keep]))
+        if cfg.refine_people > 0:
+            self._refine(images, merged)
+        return [Detections(xyxy.astype(np.float32), score.astype(np.float32)) for xyxy, _, score in merged]
+
+    def _refine(self, images: Sequence[np.ndarray], merged: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> None:
+        """Replace the boxes of the tallest ``refine_people`` per image, in place, by landmark boxes."""
+        cfg = self.config
+        which = [(k, int(i)) for k, (xyxy, _, _) in enumerate(merged)
+                 for i in np.argsort(xyxy[:, 1] - xyxy[:, 3], kind="stable")[:cfg.refine_people]]
+        if not which:
+            return
+        if self._landmarker is None:
+            self._landmarker = BlazePoseLandmarker(cfg.landmark_model, cfg.threads, cfg.batch_size)
+        kp_px = np.stack([merged[k][1][i] for k, i in which])
+        boxes, ok = landmark_boxes(self._landmarker, images, np.array([k for k, _ in which]), kp_px,
+                                   cfg.refine_margin)
+        for (k, i), box, good in zip(which, boxes, ok, strict=True):
+            if good:
+                h, w = images[k].shape[:2]
+                merged[k][0][i] = np.clip(box, 0, [w, h, w, h])
 
     def detect_batch(self, images: Sequence[np.ndarray]) -> list[Detections]:
         views: list[View] = []

@@ -40,9 +40,10 @@ RANGES = {
     "blazepose": {"min_score": (0, 1), "nms_iou": (0, 1), "merge_iou": (0, 1), "min_height_px": (1, _INF),
                   "view_height_frac": (0.05, 1), "tile_overlap": (0, 0.9), "tile_max_frac": (0.1, 10),
                   "length_scale": (0.1, 10),
-                  "width_ratio": (0.05, 5), "up_shift": (-5, 5), "threads": (0, 1024), "batch_size": (1, 4096)},
+                  "width_ratio": (0.05, 5), "up_shift": (-5, 5), "refine_people": (0, 1000),
+                  "threads": (0, 1024), "batch_size": (1, 4096)},
     "auto": {"levels": (1, 6), "tiles_per_frame": (0, 1000), "inside_frac": (0, 1),
-             "closeup_height_frac": (0, 10)},
+             "closeup_height_frac": (0, 10), "perspective_frac": (0, 1)},
 }
 
 
@@ -98,7 +99,7 @@ def build_auto(section: dict[str, Any], context: StageContext) -> DetectorBacken
     auto = section["auto"]
     for name in ("pitch", "blazepose"):
         check_ranges(section[name], RANGES[name], f"detect.{name}")
-    fuse_cfg = FuseConfig(inside_frac=auto["inside_frac"], closeup_height_frac=auto["closeup_height_frac"])
+    fuse_cfg = section_to(FuseConfig, auto, "detect.auto")
     return AutoDetector(_pitch(section, context), _blazepose(section, context), fuse_cfg,
                         levels=int(auto["levels"]), tiles_per_frame=int(auto["tiles_per_frame"]))
 
