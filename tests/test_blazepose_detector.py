@@ -14,9 +14,11 @@ from streamer.models.blazepose_detector import (
     NUM_COORDS,
     RawDetections,
     View,
+    box_from_landmarks,
     cut_by_view,
     decode,
     grid_sizes,
+    landmark_rois,
     letterbox_view,
     person_boxes,
     plan_levels,
@@ -99,6 +101,21 @@ def test_person_box_follows_the_body_axis():
     # 200 px long, 100 px wide, centre 20 px from the hips towards the scale point
     np.testing.assert_allclose(boxes[0], [50, 80, 150, 280])
     np.testing.assert_allclose(boxes[1], [20, 150, 220, 250])
+
+
+def test_landmark_roi_is_mediapipes_body_square():
+    kp = np.zeros((2, 4, 2))
+    kp[0, 0], kp[0, 1] = [100, 200], [100, 100]  # upright
+    kp[1, 0], kp[1, 1] = [100, 200], [200, 200]  # scale point to the right: the body lies along +x
+    centre, size, angle = landmark_rois(kp)
+    np.testing.assert_allclose(centre, [[100, 200], [100, 200]])
+    np.testing.assert_allclose(size, [[250, 250], [250, 250]])  # 2 x 100 x 1.25
+    np.testing.assert_allclose(angle, [0.0, np.pi / 2])
+
+
+def test_box_from_landmarks_grows_by_the_margins():
+    xy = np.array([[[10, 20], [30, 120], [20, 70]]], np.float64)  # 20 wide, 100 tall
+    np.testing.assert_allclose(box_from_landmarks(xy, (0.1, 0.2, 0.05)), [[0, 0, 40, 125]])
 
 
 def test_tiles_cover_the_frame_and_overlap():

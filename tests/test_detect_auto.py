@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from streamer.config import load_config
-from streamer.detection.fuse import AutoDetector, FuseConfig, fuse, inside_fraction
+from streamer.detection.fuse import AutoDetector, FuseConfig, Held, fuse, hold_unseen, inside_fraction
 from streamer.errors import ConfigError
-from streamer.models.blazepose_detector import BlazePoseDetectorConfig, iou_matrix
+from streamer.models.blazepose_detector import BlazePoseDetectorConfig, View, iou_matrix
 from streamer.records import Detections, Frame, Packet
 from streamer.stages import StageContext, build_stage
 from streamer.stages.detect import BACKENDS
@@ -85,6 +85,25 @@ def test_tiles_go_round_robin_and_the_whole_frame_every_frame():
     # three 720-px squares cover 1280 x 720 with overlap 0.3: they take turns
     assert [t[0] for t in tiles] == [0, 280, 560] * 2
     assert all(side == 720 for _, _, side in tiles)
+
+
+def test_people_of_tiles_not_looked_at_are_held_until_their_turn():
+    tile_a, tile_b = View(0, 0, 0, 100), View(0, 100, 0, 100)
+    seen = dets([10, 10, 40, 90])  # found in tile a
+    found, held = hold_unseen(Held.empty(), seen, [tile_a], max_age=1, same_iou=0.5)
+    assert len(found) == 1
+    # next frame only tile b is looked at: the person in tile a is held
+    found, held = hold_unseen(held, Detections.empty(), [tile_b], max_age=1, same_iou=0.5)
+    np.testing.assert_array_equal(found.xyxy_px, seen.xyxy_px)
+    # ...for max_age frames, not more
+    found, held = hold_unseen(held, Detections.empty(), [tile_b], max_age=1, same_iou=0.5)
+    assert len(found) == 0
+    # a held person found again is not doubled; one in the tile looked at and not found is gone
+    _, held = hold_unseen(Held.empty(), seen, [tile_a], max_age=1, same_iou=0.5)
+    found, _ = hold_unseen(held, dets([12, 10, 42, 90]), [tile_b], max_age=1, same_iou=0.5)
+    assert len(found) == 1
+    found, _ = hold_unseen(held, Detections.empty(), [tile_a], max_age=1, same_iou=0.5)
+    assert len(found) == 0
 
 
 def test_registry_names_every_backend_and_rejects_others():

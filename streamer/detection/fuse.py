@@ -23,11 +23,12 @@ of the view it looks at (see :mod:`streamer.models.blazepose_detector`), so on a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from streamer.models.blazepose_detector import BlazePoseDetector, View, iou_matrix, letterbox_view, plan_views
 from streamer.records import Detections
 
 
@@ -83,16 +84,55 @@ def fuse(pitch: Detections, learned: Detections, frame_height: int, config: Fuse
                       np.concatenate([learned.score, kept.score]).astype(np.float32))
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class Held:
+    """Learned boxes carried over from earlier frames: (N, 4) xyxy, (N,) score, (N,) frames since seen."""
+
+    xyxy_px: np.ndarray
+    score: np.ndarray
+    age: np.ndarray
+
+    @classmethod
+    def empty(cls) -> Held:
+        return cls(np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64))
+
+
+def hold_unseen(held: Held, found: Detections, looked_at: Sequence[View], max_age: int,
+                same_iou: float) -> tuple[Detections, Held]:
+    """Keep people found in a tile that was not looked at this frame (round-robin tiles).
+
+    A held box stays for at most ``max_age`` frames after it was last found, while no current box overlaps it
+    more than ``same_iou`` (then the current one is that person) and its centre lies in none
+    of the tiles looked at this frame (they would have seen it again).
+
+    Returns this frame's learned boxes (current, then held) and what to hold for the next frame.
+    """
+    keep = held.age < max_age
+    if len(found) and keep.any():
+        keep &= iou_matrix(held.xyxy_px, found.xyxy_px).max(axis=1, initial=0.0) <= same_iou
+    centre = 0.5 * (held.xyxy_px[:, :2] + held.xyxy_px[:, 2:])
+    for view in looked_at:
+        if view.tile:
+            keep &= ~((centre[:, 0] >= view.x0) & (centre[:, 0] < view.x0 + view.side)
+                      & (centre[:, 1] >= view.y0) & (centre[:, 1] < view.y0 + view.side))
+    xyxy = np.concatenate([found.xyxy_px, held.xyxy_px[keep]]).astype(np.float32)
+    score = np.concatenate([found.score, held.score[keep]]).astype(np.float32)
+    age = np.concatenate([np.zeros(len(found), np.int64), held.age[keep] + 1])
+    return Detections(xyxy, score), Held(xyxy.astype(np.float64), score.astype(np.float64), age)
+
+
 class AutoDetector:
     """Pitch segmenter on every frame + the learned detector on a few views per frame, fused.
 
     Implements :class:`streamer.detection.backend.DetectorBackend`. The learned detector sees
-    the whole frame every frame and the finer levels' tiles (``levels`` of them in all, see
-    :func:`streamer.models.blazepose_detector.plan_levels`) ``tiles_per_frame`` at a time,
-    round-robin (0 = all of them every frame).
+    the whole frame every frame and the finer levels' tiles (``levels`` levels in all: the whole
+    frame, squares of the short side, half that...) ``tiles_per_frame`` at a time, round-robin
+    (0 = all of them every frame); people found in a tile are held until its next turn
+    (:func:`hold_unseen`), so they do not blink off in between.
     """
 
-    def __init__(self, pitch, learned, config: FuseConfig, levels: int = 2, tiles_per_frame: int = 0) -> None:
+    def __init__(self, pitch: Callable[[np.ndarray], Detections], learned: BlazePoseDetector, config: FuseConfig,
+                 levels: int = 2, tiles_per_frame: int = 0) -> None:
         self.pitch = pitch
         self.learned = learned
         self.config = config
@@ -100,27 +140,30 @@ class AutoDetector:
         self.tiles_per_frame = int(tiles_per_frame)
         self._next_tile = 0
         self._shape: tuple[int, int] | None = None
+        self._held = Held.empty()
+        self._cycle = 1  # frames between two turns of a tile
 
-    def _views(self, images: Sequence[np.ndarray]) -> list:
-        from streamer.models.blazepose_detector import letterbox_view, plan_views
-
-        views = []
-        for k, image in enumerate(images):
-            h, w = image.shape[:2]
-            sides = [float(max(w, h))] + [float(min(w, h)) * 0.5**i for i in range(self.levels - 1)]
-            tiles = plan_views(k, w, h, sides, self.learned.config.tile_overlap)[1:]
-            views.append(letterbox_view(k, w, h))
-            if self.tiles_per_frame <= 0 or self.tiles_per_frame >= len(tiles):
-                views.extend(tiles)
-            else:
-                if self._shape != (h, w):
-                    self._shape, self._next_tile = (h, w), 0
-                for i in range(self.tiles_per_frame):
-                    views.append(tiles[(self._next_tile + i) % len(tiles)])
-                self._next_tile = (self._next_tile + self.tiles_per_frame) % len(tiles)
+    def _views(self, k: int, width: int, height: int) -> list[View]:
+        sides = [float(max(width, height))] + [float(min(width, height)) * 0.5**i for i in range(self.levels - 1)]
+        tiles = plan_views(k, width, height, sides, self.learned.config.tile_overlap)[1:]
+        views = [letterbox_view(k, width, height)]
+        if self._shape != (height, width):  # a new clip or size: start over
+            self._shape, self._next_tile, self._held = (height, width), 0, Held.empty()
+        if self.tiles_per_frame <= 0 or self.tiles_per_frame >= len(tiles):
+            self._cycle = 1
+            return views + tiles
+        self._cycle = -(-len(tiles) // self.tiles_per_frame)
+        views += [tiles[(self._next_tile + i) % len(tiles)] for i in range(self.tiles_per_frame)]
+        self._next_tile = (self._next_tile + self.tiles_per_frame) % len(tiles)
         return views
 
     def detect_batch(self, images: Sequence[np.ndarray]) -> list[Detections]:
-        learned = self.learned.detect_views(images, self._views(images))
-        return [fuse(self.pitch(image), found, image.shape[0], self.config)
-                for image, found in zip(images, learned, strict=True)]
+        per_image = [self._views(k, image.shape[1], image.shape[0]) for k, image in enumerate(images)]
+        learned = self.learned.detect_views(images, [v for views in per_image for v in views])
+        out = []
+        for image, found, views in zip(images, learned, per_image, strict=True):
+            if self._cycle > 1:
+                found, self._held = hold_unseen(self._held, found, views, self._cycle - 1,
+                                                self.learned.config.merge_iou)
+            out.append(fuse(self.pitch(image), found, image.shape[0], self.config))
+        return out
