@@ -180,3 +180,35 @@ def test_finds_the_player_in_the_photo(shared_data, model):
     assert len(found) == 1
     hand_box = np.array([[70, 60, 460, 336]])  # drawn by hand: hair to boots, outstretched hand
     assert bd.iou_matrix(found.xyxy_px, hand_box)[0, 0] >= 0.5
+
+
+class FakeLandmarker:
+    """Every crop: landmarks spread over the middle half of the crop, the given pose flags in turn."""
+
+    def __init__(self, flags: list[float]) -> None:
+        self.flags = np.asarray(flags, np.float32)
+
+    def run(self, crops: np.ndarray, refine: bool = True):
+        from streamer.models.blazepose import NUM_LANDMARKS, RawOutputs
+
+        m = len(crops)
+        lm = np.zeros((m, NUM_LANDMARKS, 5), np.float32)
+        lm[:, :33, 0] = np.linspace(64, 192, 33)  # the 33 body points; the 6 auxiliary ones are not used
+        lm[:, :33, 1] = np.linspace(64, 192, 33)
+        return RawOutputs(lm, self.flags[:m], np.zeros((m, NUM_LANDMARKS, 3), np.float32))
+
+
+@pytest.mark.parametrize("flags, kept", [([1.0, 0.2], 1), ([1.0, 0.95], 2)])
+def test_unsure_detections_need_the_landmark_models_word(flags, kept):
+    cfg = bd.BlazePoseDetectorConfig(min_score=0.7, check_score=0.5, check_flag=0.9, refine_people=3,
+                                     refine_margin=(0.0, 0.0, 0.0))
+    detector = bd.BlazePoseDetector(cfg, model=object())
+    detector._landmarker = FakeLandmarker(flags)
+    kp = np.zeros((2, 4, 2))
+    kp[:, 0] = [[100, 200], [300, 200]]
+    kp[:, 1] = [[100, 100], [300, 100]]  # 100 px up: ROI 250 px square round the hips
+    xyxy = np.array([[60, 100, 140, 300], [260, 100, 340, 300]], np.float64)
+    (out,) = detector._refine([np.zeros((400, 400, 3), np.uint8)], [(xyxy, kp, np.array([0.9, 0.6]))])
+    assert len(out[0]) == kept
+    # the landmark box: the middle half of the crop, i.e. 125 px round the hips
+    np.testing.assert_allclose(out[0][0], [37.5, 137.5, 162.5, 262.5])

@@ -372,7 +372,9 @@ class BlazePoseDetectorModel:
 @dataclass(frozen=True, slots=True)
 class BlazePoseDetectorConfig:
     model: str = ""  # path to pose_detection.tflite; "" = the one inside the mediapipe wheel
-    min_score: float = 0.7  # detections below are dropped (MediaPipe: 0.5)
+    min_score: float = 0.7  # detections from here on are people
+    check_score: float = 0.5  # ...from here to min_score only if the landmark model agrees (MediaPipe: 0.5)
+    check_flag: float = 0.9  # the landmark model's pose flag an unsure detection needs
     nms_iou: float = 0.3  # weighted NMS of one view's face boxes (MediaPipe: 0.3)
     merge_iou: float = 0.45  # across views: person boxes overlapping more are one person
     min_height_px: float = 150.0  # smallest person looked for (px at 720 rows): sets the finest tiles
@@ -460,13 +462,13 @@ def landmark_boxes(landmarker: BlazePoseLandmarker, images: Sequence[np.ndarray]
                    kp_px: np.ndarray, margin: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
     """Boxes round the 33 landmarks of each detection, all crops in one batched run.
 
-    Returns (M, 4) float64 boxes and (M,) bool: the landmark model's pose flag reached 0.5.
+    Returns (M, 4) float64 boxes and (M,) the landmark model's pose flag (probability of a person).
     """
     centre, size, angle = landmark_rois(kp_px)
     mats = crop_to_image(centre, size, angle, (LANDMARK_PX, LANDMARK_PX))
     crops = warp_crops(images, image_index, mats, (LANDMARK_PX, LANDMARK_PX))
     poses = decode_landmarks(landmarker.run(crops, refine=False), mats, angle)
-    return box_from_landmarks(poses.xy_px.astype(np.float64), margin), poses.pose_score >= LANDMARK_MIN_FLAG
+    return box_from_landmarks(poses.xy_px.astype(np.float64), margin), poses.pose_score
 
 
 class BlazePoseDetector:
@@ -490,7 +492,7 @@ class BlazePoseDetector:
         """Person boxes of each image from the given views, merged across views, the largest
         ``refine_people`` of each image refined by the landmark model."""
         cfg = self.config
-        raw = self.model.run(images, views, cfg.min_score, cfg.nms_iou)
+        raw = self.model.run(images, views, min(cfg.check_score, cfg.min_score), cfg.nms_iou)
         parts: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in images]
         for view, dets in zip(views, raw, strict=True):
             if len(dets) == 0:
@@ -514,26 +516,36 @@ class BlazePoseDetector:
             ok = (xyxy[:, 2] - xyxy[:, 0] > 1) & (xyxy[:, 3] - xyxy[:, 1] > 1)
             keep = merge_views(xyxy[ok], score[ok], cfg.merge_iou)
             merged.append((xyxy[ok][keep], kp_px[ok][keep], score[ok][keep]))
-        if cfg.refine_people > 0:
-            self._refine(images, merged)
-        return [Detections(xyxy.astype(np.float32), score.astype(np.float32)) for xyxy, _, score in merged]
+        return [Detections(xyxy.astype(np.float32), score.astype(np.float32))
+                for xyxy, _, score in self._refine(images, merged)]
 
-    def _refine(self, images: Sequence[np.ndarray], merged: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> None:
-        """Replace the boxes of the tallest ``refine_people`` per image, in place, by landmark boxes."""
+    def _refine(self, images: Sequence[np.ndarray], merged: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+                ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Landmark boxes for the tallest ``refine_people`` sure detections of each image; unsure ones
+        (``check_score`` <= score < ``min_score``, the best ``refine_people`` of them) kept only where
+        the landmark model's pose flag reaches ``check_flag``, with their landmark box."""
         cfg = self.config
-        which = [(k, int(i)) for k, (xyxy, _, _) in enumerate(merged)
-                 for i in np.argsort(xyxy[:, 1] - xyxy[:, 3], kind="stable")[:cfg.refine_people]]
-        if not which:
-            return
-        if self._landmarker is None:
-            self._landmarker = BlazePoseLandmarker(cfg.landmark_model, cfg.threads, cfg.batch_size)
-        kp_px = np.stack([merged[k][1][i] for k, i in which])
-        boxes, ok = landmark_boxes(self._landmarker, images, np.array([k for k, _ in which]), kp_px,
-                                   cfg.refine_margin)
-        for (k, i), box, good in zip(which, boxes, ok, strict=True):
-            if good:
-                h, w = images[k].shape[:2]
-                merged[k][0][i] = np.clip(box, 0, [w, h, w, h])
+        which: list[tuple[int, int, bool]] = []  # image, row, unsure
+        for k, (xyxy, _, score) in enumerate(merged):
+            sure = score >= cfg.min_score
+            tall = [int(i) for i in np.argsort(xyxy[:, 1] - xyxy[:, 3], kind="stable") if sure[i]]
+            doubt = [int(i) for i in np.argsort(-score, kind="stable") if not sure[i]]
+            which += [(k, i, False) for i in tall[:cfg.refine_people]]
+            which += [(k, i, True) for i in doubt[:cfg.refine_people]]
+        keep = [score >= cfg.min_score for _, _, score in merged]
+        if which:
+            if self._landmarker is None:
+                self._landmarker = BlazePoseLandmarker(cfg.landmark_model, cfg.threads, cfg.batch_size)
+            kp_px = np.stack([merged[k][1][i] for k, i, _ in which])
+            boxes, flag = landmark_boxes(self._landmarker, images, np.array([k for k, _, _ in which]), kp_px,
+                                         cfg.refine_margin)
+            for (k, i, unsure), box, f in zip(which, boxes, flag, strict=True):
+                if unsure:
+                    keep[k][i] = f >= cfg.check_flag
+                if f >= LANDMARK_MIN_FLAG:
+                    h, w = images[k].shape[:2]
+                    merged[k][0][i] = np.clip(box, 0, [w, h, w, h])
+        return [(xyxy[ok], kp[ok], score[ok]) for (xyxy, kp, score), ok in zip(merged, keep, strict=True)]
 
     def detect_batch(self, images: Sequence[np.ndarray]) -> list[Detections]:
         views: list[View] = []
