@@ -11,9 +11,10 @@ against the file's tensors:
 * input (B, 224, 224, 3) float32 RGB scaled to [-1, 1]; the frame is letterboxed
   (centred, aspect kept, black border, i.e. -1);
 * outputs (B, 2254, 12) regressors and (B, 2254, 1) score logits (sigmoid, clipped at
-  ±100). Per anchor: the face box as x-centre, y-centre, w, h, then four keypoints
-  x, y, all in input pixels relative to the anchor centre (anchors have a fixed unit
-  size, so the offsets are just divided by 224);
+  ±100); the graph flattens a batch to (1, B × 2254, ·) grid by grid (:func:`unbatch`,
+  found by comparing batched against single runs). Per anchor: the face box as x-centre,
+  y-centre, w, h, then four keypoints x, y, all in input pixels relative to the anchor
+  centre (anchors have a fixed unit size, so the offsets are just divided by 224);
 * anchors: 5 SSD layers, strides 8, 16, 32, 32, 32, offset 0.5, one aspect ratio plus
   the interpolated one, i.e. 2 anchors per layer per cell; layers of equal stride
   share a grid: 28² × 2 + 14² × 2 + 7² × 6 = 2254;
@@ -21,14 +22,17 @@ against the file's tensors:
   3 upper-body size-and-rotation point. MediaPipe's body ROI is the square centred
   on keypoint 0 with half-side |kp1 − kp0|, turned so kp0 → kp1 points up; the
   detector's own box is the face, so the person box here comes from 0 and 1;
-* weighted NMS at IoU 0.3 (on the face boxes), MediaPipe's score threshold 0.5.
+* weighted NMS at IoU 0.3 (on the face boxes); MediaPipe's graphs keep scores from
+  0.15-0.5 (versions differ), and its landmark ROI is the body square grown 1.25×.
 
-Smallest person it finds (measured, ``tools/blazepose_min_height.py``: a person
-pasted at decreasing sizes into a grey 224² view): about 45 px tall in the model
-input (1/5 of the view); from ~35 px down it misses most. A view of side ``V`` image
-pixels therefore finds people from ~``V / 5`` px tall: the whole frame of a 720p clip
-(letterboxed to 1280²) from ~270 px, a 720-px tile from ~150 px, a 400-px tile from
-~80 px. The views to run are the caller's choice (:func:`tile_views`).
+Smallest person it finds (measured with ``tools/blazepose_min_height.py``: three hand-boxed
+people from the shared photos and webcam clip shrunk to a given height inside a 224² view,
+nine placements each): none at 40 px tall in the model input, some from 50-60 px, all from
+100 px (0.45 × the input). A view of side ``V`` image pixels therefore finds people from
+about ``0.4 V`` tall (``view_height_frac``): the whole frame of a 720p clip (letterboxed to
+1280²) from ~500 px, squares of its short side (720 px) from ~290 px, 360-px tiles from
+~145 px, 180-px tiles from ~72 px. Which views to run is the caller's choice
+(:func:`plan_levels`, :func:`tile_views`).
 """
 
 from __future__ import annotations
