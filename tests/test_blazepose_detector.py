@@ -192,6 +192,7 @@ class FakeLandmarker:
         from streamer.models.blazepose import NUM_LANDMARKS, RawOutputs
 
         m = len(crops)
+        self.crops = m
         lm = np.zeros((m, NUM_LANDMARKS, 5), np.float32)
         lm[:, :33, 0] = np.linspace(64, 192, 33)  # the 33 body points; the 6 auxiliary ones are not used
         lm[:, :33, 1] = np.linspace(64, 192, 33)
@@ -212,3 +213,19 @@ def test_unsure_detections_need_the_landmark_models_word(flags, kept):
     assert len(out[0]) == kept
     # the landmark box: the middle half of the crop, i.e. 125 px round the hips
     np.testing.assert_allclose(out[0][0], [37.5, 137.5, 162.5, 262.5])
+
+
+def test_an_unsure_spot_that_stays_put_is_checked_once():
+    cfg = bd.BlazePoseDetectorConfig(min_score=0.7, check_score=0.5, check_flag=0.9, refine_people=3,
+                                     refine_margin=(0.0, 0.0, 0.0))
+    detector = bd.BlazePoseDetector(cfg, model=object())
+    detector._landmarker = FakeLandmarker([0.95])
+    kp = np.zeros((1, 4, 2))
+    kp[0, 0], kp[0, 1] = [100, 200], [100, 100]
+    first = np.array([[60, 100, 140, 300]], np.float64)
+    second = first + [10, 0, 10, 0]  # the keypoint box moved 10 px right
+    images = [np.zeros((400, 400, 3), np.uint8)] * 2
+    out = detector._refine(images, [(first, kp, np.array([0.6])), (second, kp, np.array([0.6]))])
+    assert detector._landmarker.crops == 1
+    np.testing.assert_allclose(out[0][0][0], [37.5, 137.5, 162.5, 262.5])
+    np.testing.assert_allclose(out[1][0][0], [47.5, 137.5, 172.5, 262.5])  # moved with it

@@ -475,6 +475,13 @@ def landmark_boxes(landmarker: BlazePoseLandmarker, images: Sequence[np.ndarray]
     return box_from_landmarks(poses.xy_px.astype(np.float64), margin), poses.pose_score
 
 
+def follow_box(box: np.ndarray, from_xyxy: np.ndarray, to_xyxy: np.ndarray) -> np.ndarray:
+    """``box`` (4,) moved and scaled the way ``from_xyxy`` (4,) becomes ``to_xyxy`` (4,) (centre and height)."""
+    scale = (to_xyxy[3] - to_xyxy[1]) / max(from_xyxy[3] - from_xyxy[1], 1e-9)
+    c_from, c_to = 0.5 * (from_xyxy[:2] + from_xyxy[2:]), 0.5 * (to_xyxy[:2] + to_xyxy[2:])
+    return np.concatenate([c_to + (box[:2] - c_from) * scale, c_to + (box[2:] - c_from) * scale])
+
+
 class BlazePoseDetector:
     """Person boxes from BlazePose's detector over the whole frame and tiles, all views batched.
 
@@ -527,28 +534,53 @@ class BlazePoseDetector:
                 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Landmark boxes for the tallest ``refine_people`` sure detections of each image; unsure ones
         (``check_score`` <= score < ``min_score``, the best ``refine_people`` of them) kept only where
-        the landmark model's pose flag reaches ``check_flag``, with their landmark box."""
+        the landmark model's pose flag reaches ``check_flag``, with their landmark box.
+
+        The images are taken as consecutive frames: an unsure detection overlapping (IoU >= 0.5) one
+        of the previous image shares its verdict, and its box moves and scales with its keypoint box,
+        so a doubtful spot that stays put (a crowd, a board) is checked once per window, not per frame.
+        """
         cfg = self.config
-        which: list[tuple[int, int, bool]] = []  # image, row, unsure
+        which: list[tuple[int, int, bool]] = []  # image, row, unsure: the crops to run
+        follows: dict[tuple[int, int], tuple[int, int]] = {}  # unsure detection -> the one it shares a verdict with
+        previous: list[int] = []
         for k, (xyxy, _, score) in enumerate(merged):
             sure = score >= cfg.min_score
             tall = [int(i) for i in np.argsort(xyxy[:, 1] - xyxy[:, 3], kind="stable") if sure[i]]
-            doubt = [int(i) for i in np.argsort(-score, kind="stable") if not sure[i]]
+            doubt = [int(i) for i in np.argsort(-score, kind="stable") if not sure[i]][:cfg.refine_people]
             which += [(k, i, False) for i in tall[:cfg.refine_people]]
-            which += [(k, i, True) for i in doubt[:cfg.refine_people]]
+            if previous and doubt:
+                overlap = iou_matrix(xyxy[doubt], merged[k - 1][0][previous])
+            for row, i in enumerate(doubt):
+                if previous and overlap[row].max() >= 0.5:
+                    before = (k - 1, previous[int(overlap[row].argmax())])
+                    follows[k, i] = follows.get(before, before)
+                else:
+                    which.append((k, i, True))
+            previous = doubt
         keep = [score >= cfg.min_score for _, _, score in merged]
-        if which:
-            if self._landmarker is None:
-                self._landmarker = BlazePoseLandmarker(cfg.landmark_model, cfg.threads, cfg.batch_size)
-            kp_px = np.stack([merged[k][1][i] for k, i, _ in which])
-            boxes, flag = landmark_boxes(self._landmarker, images, np.array([k for k, _, _ in which]), kp_px,
-                                         cfg.refine_margin)
-            for (k, i, unsure), box, f in zip(which, boxes, flag, strict=True):
-                if unsure:
-                    keep[k][i] = f >= cfg.check_flag
-                if f >= LANDMARK_MIN_FLAG:
-                    h, w = images[k].shape[:2]
-                    merged[k][0][i] = np.clip(box, 0, [w, h, w, h])
+        if not which:
+            return [(xyxy[ok], kp[ok], score[ok]) for (xyxy, kp, score), ok in zip(merged, keep, strict=True)]
+        if self._landmarker is None:
+            self._landmarker = BlazePoseLandmarker(cfg.landmark_model, cfg.threads, cfg.batch_size)
+        kp_px = np.stack([merged[k][1][i] for k, i, _ in which])
+        boxes, flag = landmark_boxes(self._landmarker, images, np.array([k for k, _, _ in which]), kp_px,
+                                     cfg.refine_margin)
+        checked: dict[tuple[int, int], tuple[bool, np.ndarray]] = {}
+        geometric = {(k, i): merged[k][0][i].copy() for k, i in follows.values()}
+        for (k, i, unsure), box, f in zip(which, boxes, flag, strict=True):
+            h, w = images[k].shape[:2]
+            if unsure:
+                keep[k][i] = f >= cfg.check_flag
+                checked[k, i] = (bool(keep[k][i]), box)
+            if f >= LANDMARK_MIN_FLAG:
+                merged[k][0][i] = np.clip(box, 0, [w, h, w, h])
+        for (k, i), head in follows.items():
+            good, box = checked[head]
+            keep[k][i] = good
+            if good:  # the head's landmark box, moved and scaled as the keypoint boxes differ
+                h, w = images[k].shape[:2]
+                merged[k][0][i] = np.clip(follow_box(box, geometric[head], merged[k][0][i]), 0, [w, h, w, h])
         return [(xyxy[ok], kp[ok], score[ok]) for (xyxy, kp, score), ok in zip(merged, keep, strict=True)]
 
     def detect_batch(self, images: Sequence[np.ndarray]) -> list[Detections]:
