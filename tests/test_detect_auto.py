@@ -106,6 +106,21 @@ def test_people_of_tiles_not_looked_at_are_held_until_their_turn():
     assert len(found) == 0
 
 
+def test_learned_every_other_frame_holds_its_people_in_between():
+    learned = FakeLearned()
+    auto = AutoDetector(lambda image: Detections.empty(), learned, FuseConfig(), levels=2, tiles_per_frame=1,
+                        learned_every=2)
+    auto.detect_batch([np.zeros((720, 1280, 3), np.uint8)] * 4)
+    (views,) = learned.calls
+    assert [v.image for v in views] == [0, 0, 2, 2]
+    # a held person as tall as the whole view finds is dropped when the whole frame is looked at again
+    big, small = [0, 0, 100, 600], [500, 0, 540, 100]
+    _, held = hold_unseen(Held.empty(), dets(big, small), [], max_age=3, same_iou=0.5)
+    found, _ = hold_unseen(held, Detections.empty(), [View(0, 0, -280, 1280, tile=False)], max_age=3,
+                           same_iou=0.5, whole_min_height=500)
+    np.testing.assert_array_equal(found.xyxy_px, dets(small).xyxy_px)
+
+
 def test_registry_names_every_backend_and_rejects_others():
     assert {"auto", "pitch", "blazepose", "hog", "onnx"} <= set(BACKENDS)
     assert load_config()["detect"]["backend"] == "auto"

@@ -98,12 +98,13 @@ class Held:
 
 
 def hold_unseen(held: Held, found: Detections, looked_at: Sequence[View], max_age: int,
-                same_iou: float) -> tuple[Detections, Held]:
-    """Keep people found in a tile that was not looked at this frame (round-robin tiles).
+                same_iou: float, whole_min_height: float = float("inf")) -> tuple[Detections, Held]:
+    """Keep people found in a view that was not looked at this frame (round-robin tiles, skipped frames).
 
-    A held box stays for at most ``max_age`` frames after it was last found, while no current box overlaps it
-    more than ``same_iou`` (then the current one is that person) and its centre lies in none
-    of the tiles looked at this frame (they would have seen it again).
+    A held box stays for at most ``max_age`` frames after it was last found, while no current box
+    overlaps it more than ``same_iou`` (then the current one is that person), its centre lies in
+    none of the tiles looked at this frame and, if the whole frame was looked at, it is shorter
+    than ``whole_min_height`` (those views would have seen it again).
 
     Returns this frame's learned boxes (current, then held) and what to hold for the next frame.
     """
@@ -112,7 +113,9 @@ def hold_unseen(held: Held, found: Detections, looked_at: Sequence[View], max_ag
         keep &= iou_matrix(held.xyxy_px, found.xyxy_px).max(axis=1, initial=0.0) <= same_iou
     centre = 0.5 * (held.xyxy_px[:, :2] + held.xyxy_px[:, 2:])
     for view in looked_at:
-        if view.tile:
+        if not view.tile:
+            keep &= held.xyxy_px[:, 3] - held.xyxy_px[:, 1] < whole_min_height
+        else:
             keep &= ~((centre[:, 0] >= view.x0) & (centre[:, 0] < view.x0 + view.side)
                       & (centre[:, 1] >= view.y0) & (centre[:, 1] < view.y0 + view.side))
     xyxy = np.concatenate([found.xyxy_px, held.xyxy_px[keep]]).astype(np.float32)
@@ -124,31 +127,36 @@ def hold_unseen(held: Held, found: Detections, looked_at: Sequence[View], max_ag
 class AutoDetector:
     """Pitch segmenter on every frame + the learned detector on a few views per frame, fused.
 
-    Implements :class:`streamer.detection.backend.DetectorBackend`. The learned detector sees
-    the whole frame every frame and the finer levels' tiles (``levels`` levels in all: the whole
-    frame, squares of the short side, half that...) ``tiles_per_frame`` at a time, round-robin
-    (0 = all of them every frame); people found in a tile are held until its next turn
-    (:func:`hold_unseen`), so they do not blink off in between.
+    Implements :class:`streamer.detection.backend.DetectorBackend`. The learned detector runs on
+    every ``learned_every``-th frame: on the whole frame and on the finer levels' tiles (``levels``
+    levels in all: the whole frame, squares of the short side, half that...) ``tiles_per_frame``
+    at a time, round-robin (0 = all of them); people it found are held until the view that found
+    them is looked at again (:func:`hold_unseen`), so they do not blink off in between.
     """
 
     def __init__(self, pitch: Callable[[np.ndarray], Detections], learned: BlazePoseDetector, config: FuseConfig,
-                 levels: int = 2, tiles_per_frame: int = 0) -> None:
+                 levels: int = 2, tiles_per_frame: int = 0, learned_every: int = 1) -> None:
         self.pitch = pitch
         self.learned = learned
         self.config = config
         self.levels = max(1, int(levels))
         self.tiles_per_frame = int(tiles_per_frame)
+        self.learned_every = max(1, int(learned_every))
+        self._frame = 0
         self._next_tile = 0
         self._shape: tuple[int, int] | None = None
         self._held = Held.empty()
-        self._cycle = 1  # frames between two turns of a tile
+        self._cycle = 1  # learned-detector runs between two turns of a tile
 
     def _views(self, k: int, width: int, height: int) -> list[View]:
+        if self._shape != (height, width):  # a new clip or size: start over
+            self._shape, self._next_tile, self._held, self._frame = (height, width), 0, Held.empty(), 0
+        self._frame += 1
+        if (self._frame - 1) % self.learned_every:
+            return []
         sides = [float(max(width, height))] + [float(min(width, height)) * 0.5**i for i in range(self.levels - 1)]
         tiles = plan_views(k, width, height, sides, self.learned.config.tile_overlap)[1:]
         views = [letterbox_view(k, width, height)]
-        if self._shape != (height, width):  # a new clip or size: start over
-            self._shape, self._next_tile, self._held = (height, width), 0, Held.empty()
         if self.tiles_per_frame <= 0 or self.tiles_per_frame >= len(tiles):
             self._cycle = 1
             return views + tiles
@@ -162,8 +170,10 @@ class AutoDetector:
         learned = self.learned.detect_views(images, [v for views in per_image for v in views])
         out = []
         for image, found, views in zip(images, learned, per_image, strict=True):
-            if self._cycle > 1:
-                found, self._held = hold_unseen(self._held, found, views, self._cycle - 1,
-                                                self.learned.config.merge_iou)
+            max_age = self._cycle * self.learned_every - 1
+            if max_age > 0:
+                whole = self.learned.config.view_height_frac * max(image.shape[:2])
+                found, self._held = hold_unseen(self._held, found, views, max_age,
+                                                self.learned.config.merge_iou, whole)
             out.append(fuse(self.pitch(image), found, image.shape[0], self.config))
         return out
