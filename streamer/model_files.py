@@ -44,6 +44,11 @@ def blazepose_model_path() -> Path | None:
     return package_file("mediapipe", "modules/pose_landmark/pose_landmark_full.tflite")
 
 
+def blazepose_detector_model_path() -> Path | None:
+    """``pose_detection.tflite`` (the person detector) as shipped inside the mediapipe wheel."""
+    return package_file("mediapipe", "modules/pose_detection/pose_detection.tflite")
+
+
 def blade_checkpoint_path() -> Path:
     """BLADE's ``epoch_2.pth``: ``$STREAMER_BLADE``, else ``<models>/blade/epoch_2.pth``."""
     return user_file(BLADE_ENV, models_dir() / "blade" / "epoch_2.pth")

@@ -1,9 +1,15 @@
 """Detection stage: person boxes for every frame, from the backend named in ``detect.backend``.
 
-Backends:
+Backends (a name → factory registry, :data:`BACKENDS`; each factory returns a
+:class:`streamer.detection.backend.DetectorBackend`):
 
-* ``pitch`` (default, no weights): pitch-colour segmentation for broadcast
-  soccer (``streamer.detection.pitch``), optionally verified by HOG;
+* ``auto`` (default): ``pitch`` for small players on grass and ``blazepose`` for larger
+  people, fused (``streamer.detection.fuse``), so one config serves wide and close
+  broadcast shots, photos, phone and pitch-side clips, halls and webcams;
+* ``pitch`` (no weights): pitch-colour segmentation for broadcast soccer
+  (``streamer.detection.pitch``), optionally verified by HOG;
+* ``blazepose``: MediaPipe's BlazePose person detector (ships with the mediapipe wheel)
+  over the whole frame and tiles (``streamer.models.blazepose_detector``);
 * ``hog``: OpenCV's built-in HOG people detector, for footage without a pitch;
 * ``onnx``: a user-supplied YOLOX / YOLOv8 / RTMDet person detector through
   onnxruntime, batched over the window.
@@ -11,14 +17,14 @@ Backends:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from streamer.config import check_ranges, section_to
+from streamer.detection.backend import DetectorBackend, PerImage
 from streamer.errors import ConfigError
-from streamer.records import Detections, Packet
+from streamer.records import Packet
 from streamer.stages import StageContext
-
-BACKENDS = ("pitch", "hog", "onnx")
 
 # config numbers and the ranges they must lie in (pixel sizes are for 720 rows)
 _INF = float("inf")
@@ -31,6 +37,13 @@ RANGES = {
             "nms_iou": (0, 1)},
     "onnx": {"input_size": (32, 4096), "person_class": (0, _INF), "min_score": (0, 1), "nms_iou": (0, 1),
              "batch_size": (1, 4096)},
+    "blazepose": {"min_score": (0, 1), "check_score": (0, 1), "check_flag": (0, 1), "nms_iou": (0, 1),
+                  "merge_iou": (0, 1), "min_height_px": (1, _INF), "view_height_frac": (0.05, 1),
+                  "tile_overlap": (0, 0.9), "tile_max_frac": (0.1, 10), "length_scale": (0.1, 10),
+                  "width_ratio": (0.05, 5), "up_shift": (-5, 5), "refine_people": (0, 1000),
+                  "threads": (0, 1024), "batch_size": (1, 4096)},
+    "auto": {"levels": (1, 6), "tiles_per_frame": (0, 1000), "learned_every": (1, 1000), "inside_frac": (0, 1),
+             "closeup_height_frac": (0, 10), "perspective_frac": (0, 1)},
 }
 
 
@@ -40,42 +53,81 @@ class DetectStage:
     uses: tuple[str, ...] = ()
     fills = ("detections",)
 
-    def __init__(self, backend: Any, batched: bool = False) -> None:
+    def __init__(self, backend: DetectorBackend) -> None:
         self.backend = backend
-        self.batched = batched
 
     def process(self, packets: list[Packet]) -> list[Packet]:
-        images = [p.frame.image for p in packets]
-        if self.batched:
-            found: list[Detections] = self.backend.detect_batch(images)
-        else:
-            found = [self.backend(image) for image in images]
+        found = self.backend.detect_batch([p.frame.image for p in packets])
         return [p.replace(detections=d) for p, d in zip(packets, found, strict=True)]
 
     def flush(self) -> list[Packet]:
         return []
 
 
+def _pitch(section: dict[str, Any], context: StageContext):
+    hue = section["pitch"]["grass_hue"]
+    if len(hue) != 2 or not 0 <= hue[0] <= hue[1] <= 180:
+        raise ConfigError(f"config key 'detect.pitch.grass_hue' must be [low, high] within 0..180 "
+                          f"(OpenCV hue), got {hue}")
+    from streamer.detection.pitch import PitchDetector, PitchDetectorConfig
+
+    return PitchDetector(section_to(PitchDetectorConfig, section["pitch"], "detect.pitch"))
+
+
+def _blazepose(section: dict[str, Any], context: StageContext):
+    from streamer.models.blazepose_detector import BlazePoseDetector, BlazePoseDetectorConfig
+
+    return BlazePoseDetector(section_to(BlazePoseDetectorConfig, section["blazepose"], "detect.blazepose"))
+
+
+def build_pitch(section: dict[str, Any], context: StageContext) -> DetectorBackend:
+    return PerImage(_pitch(section, context))
+
+
+def build_hog(section: dict[str, Any], context: StageContext) -> DetectorBackend:
+    from streamer.detection.hog import HogConfig, HogDetector
+
+    return PerImage(HogDetector(section_to(HogConfig, section["hog"], "detect.hog")))
+
+
+def build_onnx(section: dict[str, Any], context: StageContext) -> DetectorBackend:
+    from streamer.models.onnx_detector import OnnxDetector, OnnxDetectorConfig
+
+    return OnnxDetector(section_to(OnnxDetectorConfig, section["onnx"], "detect.onnx"), device=context.device)
+
+
+def build_auto(section: dict[str, Any], context: StageContext) -> DetectorBackend:
+    from streamer.detection.fuse import AutoDetector, FuseConfig
+
+    auto = section["auto"]
+    for name in ("pitch", "blazepose"):
+        check_ranges(section[name], RANGES[name], f"detect.{name}")
+    fuse_cfg = section_to(FuseConfig, auto, "detect.auto")
+    return AutoDetector(_pitch(section, context), _blazepose(section, context), fuse_cfg,
+                        levels=int(auto["levels"]), tiles_per_frame=int(auto["tiles_per_frame"]),
+                        learned_every=int(auto["learned_every"]))
+
+
+def build_blazepose(section: dict[str, Any], context: StageContext) -> DetectorBackend:
+    return _blazepose(section, context)
+
+
+#: backend name → factory(detect config section, stage context)
+BACKENDS: dict[str, Callable[[dict[str, Any], StageContext], DetectorBackend]] = {
+    "auto": build_auto,
+    "pitch": build_pitch,
+    "blazepose": build_blazepose,
+    "hog": build_hog,
+    "onnx": build_onnx,
+}
+
+
 def build(config: dict[str, Any], context: StageContext) -> DetectStage:
     section = config["detect"]
-    backend = section["backend"]
-    if backend in RANGES:
-        check_ranges(section[backend], RANGES[backend], f"detect.{backend}")
-    if backend == "pitch":
-        hue = section["pitch"]["grass_hue"]
-        if len(hue) != 2 or not 0 <= hue[0] <= hue[1] <= 180:
-            raise ConfigError(f"config key 'detect.pitch.grass_hue' must be [low, high] within 0..180 "
-                              f"(OpenCV hue), got {hue}")
-        from streamer.detection.pitch import PitchDetector, PitchDetectorConfig
-
-        return DetectStage(PitchDetector(section_to(PitchDetectorConfig, section["pitch"], "detect.pitch")))
-    if backend == "hog":
-        from streamer.detection.hog import HogConfig, HogDetector
-
-        return DetectStage(HogDetector(section_to(HogConfig, section["hog"], "detect.hog")))
-    if backend == "onnx":
-        from streamer.models.onnx_detector import OnnxDetector, OnnxDetectorConfig
-
-        cfg = section_to(OnnxDetectorConfig, section["onnx"], "detect.onnx")
-        return DetectStage(OnnxDetector(cfg, device=context.device), batched=True)
-    raise ConfigError(f"config key 'detect.backend' must be one of {', '.join(BACKENDS)}; got {backend!r}")
+    name = section["backend"]
+    factory = BACKENDS.get(name)
+    if factory is None:
+        raise ConfigError(f"config key 'detect.backend' must be one of {', '.join(BACKENDS)}; got {name!r}")
+    if name in RANGES:
+        check_ranges(section[name], RANGES[name], f"detect.{name}")
+    return DetectStage(factory(section, context))

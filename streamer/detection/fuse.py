@@ -1,0 +1,179 @@
+"""The ``auto`` detector: the pitch segmenter for small players on grass, BlazePose's detector for
+larger people, fused.
+
+The two fail in opposite places. The pitch segmenter finds players from ~10 px tall on
+grass but nothing off grass, and on a close-up it boxes pieces of a green shirt or of
+a face; the learned detector finds people in any setting but only from ~0.4 × the side
+of the view it looks at (see :mod:`streamer.models.blazepose_detector`), so on a
+720p frame, looked at whole and in two short-side squares, from ~290 px. The rule
+(:func:`fuse`) trusts the learned person where they overlap:
+
+* a pitch box with ``inside_frac`` of its area or more inside a learned person box is
+  the same person or a part of them (a shirt, a head, a leg), so it is dropped;
+* a frame holding a learned person taller than ``closeup_height_frac`` × the frame is a
+  close-up, where the pitch segmenter's grass model sees shirts, boards and crowd, so all
+  of its boxes are dropped;
+* perspective: with the horizon at or above the top of the frame, someone whose feet are
+  at row ``y`` is at least ``y / y_f`` times as tall as a learned person of height ``H``
+  whose feet are at row ``y_f`` (higher in the image = further away = smaller, but not
+  smaller than that). A pitch box shorter than ``perspective_frac`` × ``H · y / y_f`` (the
+  slack allows for a horizon inside the frame and for bent bodies) is a piece of a line, a
+  ball or a boot, not a player.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from streamer.models.blazepose_detector import BlazePoseDetector, View, iou_matrix, letterbox_view, plan_views
+from streamer.records import Detections
+
+
+@dataclass(frozen=True, slots=True)
+class FuseConfig:
+    inside_frac: float = 0.5  # a pitch box this much inside a learned person is that person (or part)
+    closeup_height_frac: float = 0.75  # a learned person this tall (× frame height) = close-up: no pitch boxes
+    perspective_frac: float = 0.25  # pitch boxes shorter than this × the height perspective allows are dropped
+
+
+def inside_fraction(small_xyxy: np.ndarray, big_xyxy: np.ndarray) -> np.ndarray:
+    """(N, M) share of each box of ``small_xyxy`` (N, 4) lying inside each of ``big_xyxy`` (M, 4)."""
+    a = np.asarray(small_xyxy, np.float64)[:, None, :]
+    b = np.asarray(big_xyxy, np.float64)[None, :, :]
+    iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
+    ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
+    area = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
+    return iw * ih / np.maximum(area, 1e-12)
+
+
+def too_small(pitch_xyxy: np.ndarray, learned_xyxy: np.ndarray, frame_height: int, frac: float) -> np.ndarray:
+    """(N,) bool: pitch boxes (N, 4) too short for where they stand, next to the learned people (M, 4).
+
+    With the horizon at or above the frame's top, a person with feet at row ``y`` is at least
+    ``H · y / y_f`` tall if one with feet at ``y_f`` is ``H`` tall; boxes under ``frac`` × that are
+    too small. Learned people whose feet touch the frame's bottom edge (cut off) are skipped.
+    """
+    if frac <= 0 or len(pitch_xyxy) == 0:
+        return np.zeros(len(pitch_xyxy), bool)
+    feet = learned_xyxy[:, 3]
+    whole = feet < frame_height - 1
+    if not whole.any():
+        return np.zeros(len(pitch_xyxy), bool)
+    height = (learned_xyxy[whole, 3] - learned_xyxy[whole, 1]).astype(np.float64)
+    least = frac * height[None, :] * pitch_xyxy[:, 3:4] / np.maximum(feet[whole][None, :], 1.0)  # (N, M)
+    return ((pitch_xyxy[:, 3] - pitch_xyxy[:, 1])[:, None] < least).any(axis=1)
+
+
+def fuse(pitch: Detections, learned: Detections, frame_height: int, config: FuseConfig) -> Detections:
+    """One frame's pitch-segmenter and learned-detector boxes → its person boxes (see module docstring).
+
+    Returns the learned boxes, then the pitch boxes kept, in their own orders.
+    """
+    if len(learned) == 0:
+        return pitch
+    tallest = float(np.max(learned.xyxy_px[:, 3] - learned.xyxy_px[:, 1]))
+    if tallest >= config.closeup_height_frac * frame_height or len(pitch) == 0:
+        return learned
+    covered = inside_fraction(pitch.xyxy_px, learned.xyxy_px).max(axis=1) >= config.inside_frac
+    kept = pitch.select(~covered & ~too_small(pitch.xyxy_px, learned.xyxy_px, frame_height,
+                                               config.perspective_frac))
+    return Detections(np.concatenate([learned.xyxy_px, kept.xyxy_px]).astype(np.float32),
+                      np.concatenate([learned.score, kept.score]).astype(np.float32))
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Held:
+    """Learned boxes carried over from earlier frames: (N, 4) xyxy, (N,) score, (N,) frames since seen."""
+
+    xyxy_px: np.ndarray
+    score: np.ndarray
+    age: np.ndarray
+
+    @classmethod
+    def empty(cls) -> Held:
+        return cls(np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64))
+
+
+def hold_unseen(held: Held, found: Detections, looked_at: Sequence[View], max_age: int,
+                same_iou: float, whole_min_height: float = float("inf")) -> tuple[Detections, Held]:
+    """Keep people found in a view that was not looked at this frame (round-robin tiles, skipped frames).
+
+    A held box stays for at most ``max_age`` frames after it was last found, while no current box
+    overlaps it more than ``same_iou`` (then the current one is that person), its centre lies in
+    none of the tiles looked at this frame and, if the whole frame was looked at, it is shorter
+    than ``whole_min_height`` (those views would have seen it again).
+
+    Returns this frame's learned boxes (current, then held) and what to hold for the next frame.
+    """
+    keep = held.age < max_age
+    if len(found) and keep.any():
+        keep &= iou_matrix(held.xyxy_px, found.xyxy_px).max(axis=1, initial=0.0) <= same_iou
+    centre = 0.5 * (held.xyxy_px[:, :2] + held.xyxy_px[:, 2:])
+    for view in looked_at:
+        if not view.tile:
+            keep &= held.xyxy_px[:, 3] - held.xyxy_px[:, 1] < whole_min_height
+        else:
+            keep &= ~((centre[:, 0] >= view.x0) & (centre[:, 0] < view.x0 + view.side)
+                      & (centre[:, 1] >= view.y0) & (centre[:, 1] < view.y0 + view.side))
+    xyxy = np.concatenate([found.xyxy_px, held.xyxy_px[keep]]).astype(np.float32)
+    score = np.concatenate([found.score, held.score[keep]]).astype(np.float32)
+    age = np.concatenate([np.zeros(len(found), np.int64), held.age[keep] + 1])
+    return Detections(xyxy, score), Held(xyxy.astype(np.float64), score.astype(np.float64), age)
+
+
+class AutoDetector:
+    """Pitch segmenter on every frame + the learned detector on a few views per frame, fused.
+
+    Implements :class:`streamer.detection.backend.DetectorBackend`. The learned detector runs on
+    every ``learned_every``-th frame: on the whole frame and on the finer levels' tiles (``levels``
+    levels in all: the whole frame, squares of the short side, half that...) ``tiles_per_frame``
+    at a time, round-robin (0 = all of them); people it found are held until the view that found
+    them is looked at again (:func:`hold_unseen`), so they do not blink off in between.
+    """
+
+    def __init__(self, pitch: Callable[[np.ndarray], Detections], learned: BlazePoseDetector, config: FuseConfig,
+                 levels: int = 2, tiles_per_frame: int = 0, learned_every: int = 1) -> None:
+        self.pitch = pitch
+        self.learned = learned
+        self.config = config
+        self.levels = max(1, int(levels))
+        self.tiles_per_frame = int(tiles_per_frame)
+        self.learned_every = max(1, int(learned_every))
+        self._frame = 0
+        self._next_tile = 0
+        self._shape: tuple[int, int] | None = None
+        self._held = Held.empty()
+        self._cycle = 1  # learned-detector runs between two turns of a tile
+
+    def _views(self, k: int, width: int, height: int) -> list[View]:
+        if self._shape != (height, width):  # a new clip or size: start over
+            self._shape, self._next_tile, self._held, self._frame = (height, width), 0, Held.empty(), 0
+        self._frame += 1
+        if (self._frame - 1) % self.learned_every:
+            return []
+        sides = [float(max(width, height))] + [float(min(width, height)) * 0.5**i for i in range(self.levels - 1)]
+        tiles = plan_views(k, width, height, sides, self.learned.config.tile_overlap)[1:]
+        views = [letterbox_view(k, width, height)]
+        if self.tiles_per_frame <= 0 or self.tiles_per_frame >= len(tiles):
+            self._cycle = 1
+            return views + tiles
+        self._cycle = -(-len(tiles) // self.tiles_per_frame)
+        views += [tiles[(self._next_tile + i) % len(tiles)] for i in range(self.tiles_per_frame)]
+        self._next_tile = (self._next_tile + self.tiles_per_frame) % len(tiles)
+        return views
+
+    def detect_batch(self, images: Sequence[np.ndarray]) -> list[Detections]:
+        per_image = [self._views(k, image.shape[1], image.shape[0]) for k, image in enumerate(images)]
+        learned = self.learned.detect_views(images, [v for views in per_image for v in views])
+        out = []
+        for image, found, views in zip(images, learned, per_image, strict=True):
+            max_age = self._cycle * self.learned_every - 1
+            if max_age > 0:
+                whole = self.learned.config.view_height_frac * max(image.shape[:2])
+                found, self._held = hold_unseen(self._held, found, views, max_age,
+                                                self.learned.config.merge_iou, whole)
+            out.append(fuse(self.pitch(image), found, image.shape[0], self.config))
+        return out

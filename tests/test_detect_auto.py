@@ -1,0 +1,148 @@
+"""The ``auto`` detector: fusion rule, round-robin tiles, the backend registry, and the real frames."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from streamer.config import load_config
+from streamer.detection.fuse import AutoDetector, FuseConfig, Held, fuse, hold_unseen, inside_fraction
+from streamer.errors import ConfigError
+from streamer.models.blazepose_detector import BlazePoseDetectorConfig, View, iou_matrix
+from streamer.records import Detections, Frame, Packet
+from streamer.stages import StageContext, build_stage
+from streamer.stages.detect import BACKENDS
+
+
+def dets(*boxes: list[float]) -> Detections:
+    xyxy = np.asarray(boxes, np.float32).reshape(-1, 4)
+    return Detections(xyxy, np.full(len(xyxy), 0.8, np.float32))
+
+
+def test_inside_fraction():
+    small = np.array([[0, 0, 10, 10], [5, 5, 15, 15]], np.float64)
+    big = np.array([[0, 0, 10, 20]], np.float64)
+    np.testing.assert_allclose(inside_fraction(small, big), [[1.0], [0.5]])
+
+
+def test_pitch_boxes_on_a_learned_person_are_dropped():
+    learned = dets([100, 100, 200, 400])
+    pitch = dets([120, 150, 180, 250],   # the shirt of the learned person: inside
+                 [105, 100, 205, 400],   # the same person again
+                 [190, 300, 230, 340],   # a quarter inside: a neighbour's head by the learned person's leg
+                 [400, 300, 420, 340])   # a small player far away
+    out = fuse(pitch, learned, 720, FuseConfig(inside_frac=0.5, closeup_height_frac=0.75, perspective_frac=0.0))
+    np.testing.assert_array_equal(out.xyxy_px, dets([100, 100, 200, 400], [190, 300, 230, 340],
+                                                     [400, 300, 420, 340]).xyxy_px)
+
+
+def test_pitch_boxes_too_small_for_where_they_stand_are_dropped():
+    learned = dets([100, 100, 200, 400])  # 300 px tall, feet at row 400
+    pitch = dets([300, 370, 330, 390],   # 20 px at row 390: perspective wants >= 0.25 * 300 * 390/400
+                 [300, 80, 310, 100],    # 20 px with feet at row 100: far away, may be that small
+                 [300, 300, 340, 390])   # 90 px at row 390: a player
+    cfg = FuseConfig(inside_frac=0.5, closeup_height_frac=0.75, perspective_frac=0.25)
+    out = fuse(pitch, learned, 720, cfg)
+    np.testing.assert_array_equal(out.xyxy_px[1:], pitch.xyxy_px[1:])
+    # a learned person cut by the bottom edge gives no perspective scale; 0 turns the rule off
+    assert len(fuse(pitch, dets([100, 300, 200, 720]), 720, cfg)) == 4
+    assert len(fuse(pitch, learned, 720, FuseConfig(perspective_frac=0.0))) == 4
+
+
+def test_a_close_up_drops_every_pitch_box():
+    learned = dets([100, 10, 500, 700])
+    pitch = dets([600, 300, 620, 340], [120, 150, 180, 250])
+    out = fuse(pitch, learned, 720, FuseConfig(inside_frac=0.5, closeup_height_frac=0.75))
+    assert len(out) == 1
+    # without a learned person the pitch boxes pass untouched
+    assert fuse(pitch, Detections.empty(), 720, FuseConfig()) is pitch
+
+
+class FakeLearned:
+    """Records the views it is asked to look at; finds nobody."""
+
+    config = BlazePoseDetectorConfig(tile_overlap=0.3)
+
+    def __init__(self) -> None:
+        self.calls: list[list] = []
+
+    def detect_views(self, images, views):
+        self.calls.append(list(views))
+        return [Detections.empty() for _ in images]
+
+
+def test_tiles_go_round_robin_and_the_whole_frame_every_frame():
+    learned = FakeLearned()
+    auto = AutoDetector(lambda image: Detections.empty(), learned, FuseConfig(), levels=2, tiles_per_frame=1)
+    frames = [np.zeros((720, 1280, 3), np.uint8)] * 4
+    auto.detect_batch(frames)
+    auto.detect_batch(frames[:2])  # the turn carries over to the next window
+    views = learned.calls[0] + learned.calls[1]
+    assert [v.tile for v in views] == [False, True] * 6
+    assert [v.image for v in views] == [0, 0, 1, 1, 2, 2, 3, 3, 0, 0, 1, 1]
+    tiles = [(v.x0, v.y0, v.side) for v in views if v.tile]
+    # three 720-px squares cover 1280 x 720 with overlap 0.3: they take turns
+    assert [t[0] for t in tiles] == [0, 280, 560] * 2
+    assert all(side == 720 for _, _, side in tiles)
+
+
+def test_people_of_tiles_not_looked_at_are_held_until_their_turn():
+    tile_a, tile_b = View(0, 0, 0, 100), View(0, 100, 0, 100)
+    seen = dets([10, 10, 40, 90])  # found in tile a
+    found, held = hold_unseen(Held.empty(), seen, [tile_a], max_age=1, same_iou=0.5)
+    assert len(found) == 1
+    # next frame only tile b is looked at: the person in tile a is held
+    found, held = hold_unseen(held, Detections.empty(), [tile_b], max_age=1, same_iou=0.5)
+    np.testing.assert_array_equal(found.xyxy_px, seen.xyxy_px)
+    # ...for max_age frames, not more
+    found, held = hold_unseen(held, Detections.empty(), [tile_b], max_age=1, same_iou=0.5)
+    assert len(found) == 0
+    # a held person found again is not doubled; one in the tile looked at and not found is gone
+    _, held = hold_unseen(Held.empty(), seen, [tile_a], max_age=1, same_iou=0.5)
+    found, _ = hold_unseen(held, dets([12, 10, 42, 90]), [tile_b], max_age=1, same_iou=0.5)
+    assert len(found) == 1
+    found, _ = hold_unseen(held, Detections.empty(), [tile_a], max_age=1, same_iou=0.5)
+    assert len(found) == 0
+
+
+def test_learned_every_other_frame_holds_its_people_in_between():
+    learned = FakeLearned()
+    auto = AutoDetector(lambda image: Detections.empty(), learned, FuseConfig(), levels=2, tiles_per_frame=1,
+                        learned_every=2)
+    auto.detect_batch([np.zeros((720, 1280, 3), np.uint8)] * 4)
+    (views,) = learned.calls
+    assert [v.image for v in views] == [0, 0, 2, 2]
+    # a held person as tall as the whole view finds is dropped when the whole frame is looked at again
+    big, small = [0, 0, 100, 600], [500, 0, 540, 100]
+    _, held = hold_unseen(Held.empty(), dets(big, small), [], max_age=3, same_iou=0.5)
+    found, _ = hold_unseen(held, Detections.empty(), [View(0, 0, -280, 1280, tile=False)], max_age=3,
+                           same_iou=0.5, whole_min_height=500)
+    np.testing.assert_array_equal(found.xyxy_px, dets(small).xyxy_px)
+
+
+def test_registry_names_every_backend_and_rejects_others():
+    assert {"auto", "pitch", "blazepose", "hog", "onnx"} <= set(BACKENDS)
+    assert load_config()["detect"]["backend"] == "auto"
+    with pytest.raises(ConfigError, match="detect.auto.levels"):
+        build_stage("detect", load_config(None, ["detect.auto.levels=0"]), StageContext(device="cpu", fps=25.0))
+
+
+@pytest.fixture(scope="module")
+def auto_stage():
+    try:
+        return build_stage("detect", load_config(), StageContext(device="cpu", fps=25.0))
+    except Exception as exc:  # noqa: BLE001 - the model file or LiteRT is missing
+        pytest.skip(f"auto detector unavailable: {exc}")
+
+
+def test_auto_on_a_photo_keeps_the_player_and_drops_the_shirt(shared_data, auto_stage):
+    image = cv2.cvtColor(cv2.imread(str(shared_data / "images" / "messi5.jpg")), cv2.COLOR_BGR2RGB)
+    (packet,) = auto_stage.process([Packet(Frame(0, 0, 0.0, image))])
+    found = packet.detections
+    hand_box = np.array([[70, 60, 460, 336]])  # drawn by hand: hair to boots, outstretched hand
+    iou = iou_matrix(found.xyxy_px, hand_box)[:, 0]
+    assert iou.max() >= 0.5
+    # nothing else may sit on the player (the pitch segmenter's shirt, boot and ball boxes)
+    others = found.xyxy_px[iou < iou.max()]
+    assert (inside_fraction(others, hand_box) < 0.5).all()
