@@ -51,7 +51,7 @@ class PitchDetectorConfig:
     grass_hue: tuple[int, int] = (30, 95)  # OpenCV hue range (0..180) a grass background must have
     grass_min_sat: int = 40
     min_height_px: float = 10.0  # smallest player considered (at 720 rows)
-    max_height_px: float = 260.0
+    max_height_px: float = 430.0
     line_width_px: float = 3.0  # pitch lines up to about this wide are removed
     max_line_width_px: float = 12.0  # painted lines up to this wide are found as long white strokes
     limb_regrow_px: float = 8.0  # limbs thinner than a line grow back this far from the torso
@@ -169,10 +169,12 @@ class PitchDetector:
         # pitch: where the local background is grass
         grass = self._grass(bg_small)
         grass_px = self._grass(small)
-        pitch_small = _trim_border(self._largest_region(grass), grass_px)
+        pitch_small = _trim_border(_fill_player_holes(self._largest_region(grass)), grass_px)
         # near non-grass (boards, overlays, big players) the median leans towards them; the
-        # mean of the grass pixels nearby does not
-        bg_small = _grass_mean(small, grass_px > 0, k, fallback=bg_small)
+        # mean of the grass pixels nearby does not; inside a player wider than the window the
+        # grass of a window four times wider stands in
+        wide = _grass_mean(small, grass_px > 0, min(4 * k, 255), fallback=bg_small)
+        bg_small = _grass_mean(small, grass_px > 0, k, fallback=wide)
         # feet must stand clearly inside the pitch: its border mixes grass with boards
         inner_small = cv2.erode(pitch_small, np.ones((3, 3), np.uint8), iterations=2)
         self.inner_pitch = cv2.resize(inner_small, (w, h), interpolation=cv2.INTER_NEAREST)
@@ -445,6 +447,26 @@ def _split_foreground(image: np.ndarray, bg: np.ndarray, ycrcb: np.ndarray, bg_y
     paint = (share >= 0.3) & (chroma_off <= 14.0)
     paint_mask.reshape(-1)[flat[paint]] = 255
     return out, paint_mask
+
+
+def _fill_player_holes(pitch: np.ndarray, max_width: float = 0.25, min_upright: float = 0.8) -> np.ndarray:
+    """The pitch with its upright holes filled: players wider than the background window.
+
+    The grass test runs on the median background, where a player wider than the window
+    is still there: he leaves a hole in the pitch (or a notch, cut by the frame's bottom
+    edge) and would never be searched. Such a hole is at most ``max_width`` of the frame
+    wide and at least ``min_upright`` as tall as wide, and touches no frame edge but the
+    bottom; score overlays and logos (wide), the stands and the boards (at the top or
+    the sides, frame-wide) stay out.
+    """
+    h, w = pitch.shape
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(np.where(pitch > 0, 0, 255).astype(np.uint8),
+                                                           connectivity=4)
+    x, y, bw, bh = (stats[1:, i] for i in range(4))
+    fill = ((bw <= max_width * w) & (bh >= min_upright * bw) & (x > 0) & (y > 0) & (x + bw < w))
+    if not fill.any():
+        return pitch
+    return np.where(np.isin(labels, 1 + np.flatnonzero(fill)), 255, pitch).astype(np.uint8)
 
 
 def _trim_border(pitch: np.ndarray, grass: np.ndarray) -> np.ndarray:
