@@ -468,15 +468,16 @@ def _split_foreground(image: np.ndarray, bg: np.ndarray, ycrcb: np.ndarray, bg_y
     return out, paint_mask
 
 
-def _fill_player_holes(pitch: np.ndarray, max_width: float = 0.25, min_upright: float = 0.8) -> np.ndarray:
+def _fill_player_holes(pitch: np.ndarray, max_width: float = 0.25, min_upright: float = 0.5) -> np.ndarray:
     """The pitch with its upright holes filled: players wider than the background window.
 
     The grass test runs on the median background, where a player wider than the window
     is still there: he leaves a hole in the pitch (or a notch, cut by the frame's bottom
     edge) and would never be searched. Such a hole is at most ``max_width`` of the frame
-    wide and at least ``min_upright`` as tall as wide, and touches no frame edge but the
-    bottom; score overlays and logos (wide), the stands and the boards (at the top or
-    the sides, frame-wide) stay out.
+    wide and at least ``min_upright`` as tall as wide (a player's legs may leave a hole of
+    their own under his torso's), and touches no frame edge but the bottom; score
+    overlays and logos (wide), the stands and the boards (at the top or the sides,
+    frame-wide) stay out.
     """
     h, w = pitch.shape
     n, labels, stats, _ = cv2.connectedComponentsWithStats(np.where(pitch > 0, 0, 255).astype(np.uint8),
