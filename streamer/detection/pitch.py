@@ -58,6 +58,7 @@ class PitchDetectorConfig:
     prior_min_samples: int = 40  # blobs seen before the perspective size prior is trusted
     prior_forget: float = 0.98  # per-frame forgetting of the size prior (camera zooms)
     split_width_ratio: float = 0.75  # blob wider than this × height is tried for a split
+    min_score: float = 0.2  # boxes scoring less are dropped (fragments: line bits, crowd, boards)
     cut_threshold: float = 0.25  # colour-histogram change (Bhattacharyya, 0..1) that is a camera cut; > 1 = never
     verify_hog: bool = False  # multiply scores by the HOG people-detector score of each blob
 
@@ -210,8 +211,12 @@ class PitchDetector:
         cv2.normalize(hist, hist)
         if self._histogram is not None and \
                 cv2.compareHist(self._histogram, hist, cv2.HISTCMP_BHATTACHARYYA) > self.config.cut_threshold:
-            self.prior = SizePrior(self.config.prior_min_samples, self.config.prior_forget)
+            self.reset()
         self._histogram = hist
+
+    def reset(self) -> None:
+        """Forget the size prior (a camera cut found elsewhere, e.g. by a shot detector)."""
+        self.prior = SizePrior(self.config.prior_min_samples, self.config.prior_forget)
 
     def _grass(self, rgb: np.ndarray) -> np.ndarray:
         """uint8 0/255 mask of grass-coloured pixels."""
@@ -316,7 +321,7 @@ class PitchDetector:
         learn = (score > 0.5) & shape_ok
         self.prior.update(foot[learn], height[learn])
         # a blob lying down is a board, a line or a shadow: two players side by side were split
-        keep = (score > 0.05) & (width <= 2.0 * height)
+        keep = (score >= cfg.min_score) & (width <= 2.0 * height)
         return Detections(boxes[keep].astype(np.float32), score[keep])
 
     def _split_wide(self, boxes: np.ndarray, fill: np.ndarray, ids: np.ndarray, labels: np.ndarray,

@@ -27,7 +27,7 @@ RANGES = {
               "grass_min_sat": (0, 255), "min_height_px": (1, _INF), "max_height_px": (1, _INF),
               "line_width_px": (0, 100), "max_line_width_px": (0, 200), "limb_regrow_px": (0, 100),
               "prior_min_samples": (1, _INF), "prior_forget": (0.5, 1.0), "split_width_ratio": (0.1, 10),
-              "cut_threshold": (0, 2)},
+              "min_score": (0, 1), "cut_threshold": (0, 2)},
     "hog": {"upscale": (0.1, 8), "scale_step": (1.001, 2), "win_stride_px": (1, 64), "min_score": (0, 1),
             "nms_iou": (0, 1)},
     "onnx": {"input_size": (32, 4096), "person_class": (0, _INF), "min_score": (0, 1), "nms_iou": (0, 1),
