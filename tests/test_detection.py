@@ -61,6 +61,55 @@ def test_pitch_detector_finds_players_and_ignores_lines_ball_overlay():
     assert detector.prior.coef is not None and detector.prior.coef[0] > 0.05  # taller when lower
 
 
+def close_frame(seed: int = 0):
+    """A medium-tight shot: grass with mowing stripes, the score overlay and two players far
+    wider than the background window, one in white (the colour of the lines) standing on
+    a line. Returns the RGB frame and the players' xyxy boxes."""
+    rng = np.random.default_rng(seed)
+    image = np.zeros((H, W, 3), np.uint8)
+    image[:] = np.where(((np.arange(H) // 120) % 2)[:, None, None] == 1, (56, 132, 48), (48, 120, 44))
+    image += rng.integers(0, 6, image.shape, dtype=np.uint8)
+    cv2.line(image, (0, 600), (W, 610), (235, 235, 235), 3)
+    cv2.rectangle(image, (60, 40), (420, 90), (20, 20, 60), -1)  # score overlay, on the grass
+    boxes = []
+    for x1, y1, shirt, shorts in ((300, 330, (240, 240, 238), (235, 235, 235)),
+                                  (800, 300, (30, 40, 110), (20, 20, 40))):
+        w, h = 110, 300
+        cv2.ellipse(image, (x1 + w // 2, y1 + 22), (18, 22), 0, 0, 360, (200, 150, 120), -1)  # head
+        cv2.rectangle(image, (x1, y1 + 44), (x1 + w, y1 + 160), shirt, -1)
+        cv2.rectangle(image, (x1 + 10, y1 + 160), (x1 + w - 10, y1 + 210), shorts, -1)
+        cv2.rectangle(image, (x1 + 14, y1 + 210), (x1 + 44, y1 + h), (200, 150, 120), -1)  # legs
+        cv2.rectangle(image, (x1 + w - 44, y1 + 210), (x1 + w - 14, y1 + h), (200, 150, 120), -1)
+        boxes.append([x1, y1, x1 + w + 1, y1 + h + 1])
+    return image, np.array(boxes, np.float32)
+
+
+def test_pitch_detector_keeps_players_wider_than_its_background_window():
+    """Players 110 px wide (the grass window is 61 px) left holes in the pitch and were never
+    searched; a white one on a line must come out whole, and the overlay must stay out."""
+    detector = PitchDetector()
+    for k in range(3):
+        image, truth = close_frame(k)
+        found = detector(image)
+    overlap = iou(truth, found.xyxy_px)
+    assert (overlap.max(axis=1) > 0.7).all(), (found.xyxy_px, found.score)
+    overlay = np.array([[60, 40, 421, 91]], np.float32)
+    assert not (iou(overlay, found.xyxy_px) > 0.1).any()
+
+
+def test_a_camera_cut_starts_the_size_prior_afresh_and_a_pan_does_not():
+    rng = np.random.default_rng(3)
+    detector = PitchDetector()
+    for k in range(6):
+        detector(broadcast_frame(rng, shift=5 * k)[0])
+    learnt = detector.prior
+    assert learnt.coef is not None
+    detector(broadcast_frame(rng, shift=40)[0])  # the camera pans on
+    assert detector.prior is learnt
+    detector(close_frame()[0])  # cut to a close shot
+    assert detector.prior is not learnt and detector.prior.coef is None
+
+
 def test_pitch_detector_on_frame_without_pitch_returns_nothing():
     image = np.full((H, W, 3), (120, 100, 90), np.uint8)
     assert len(PitchDetector()(image)) == 0

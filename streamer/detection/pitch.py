@@ -51,13 +51,15 @@ class PitchDetectorConfig:
     grass_hue: tuple[int, int] = (30, 95)  # OpenCV hue range (0..180) a grass background must have
     grass_min_sat: int = 40
     min_height_px: float = 10.0  # smallest player considered (at 720 rows)
-    max_height_px: float = 260.0
+    max_height_px: float = 430.0
     line_width_px: float = 3.0  # pitch lines up to about this wide are removed
     max_line_width_px: float = 12.0  # painted lines up to this wide are found as long white strokes
     limb_regrow_px: float = 8.0  # limbs thinner than a line grow back this far from the torso
     prior_min_samples: int = 40  # blobs seen before the perspective size prior is trusted
     prior_forget: float = 0.98  # per-frame forgetting of the size prior (camera zooms)
     split_width_ratio: float = 0.75  # blob wider than this × height is tried for a split
+    min_score: float = 0.2  # boxes scoring less are dropped (fragments: line bits, crowd, boards)
+    cut_threshold: float = 0.25  # colour-histogram change (Bhattacharyya, 0..1) that is a camera cut; > 1 = never
     verify_hog: bool = False  # multiply scores by the HOG people-detector score of each blob
 
 
@@ -136,8 +138,9 @@ class SizePrior:
         if self._seen >= self.min_samples and det > 1e-6 * max(1.0, n * syy):
             a = (n * syh - sy * sh) / det
             b = (sh - a * sy) / n
-            if a >= 0:  # nearer (lower) players are never smaller
-                self.coef = (float(a), float(b))
+            # nearer (lower) players are never smaller: a slope below zero (fragments along
+            # the far boards outweigh the players) falls back to one height for all rows
+            self.coef = (float(a), float(b)) if a >= 0 else (0.0, float(sh / n))
         elif self._seen >= self.min_samples and n > 0:
             self.coef = (0.0, float(sh / n))
 
@@ -149,6 +152,7 @@ class PitchDetector:
         self.config = config or PitchDetectorConfig()
         self.prior = SizePrior(self.config.prior_min_samples, self.config.prior_forget)
         self.inner_pitch: np.ndarray | None = None
+        self._histogram: np.ndarray | None = None  # the previous frame's colours (camera cuts)
         self.verifier = None
         if self.config.verify_hog:
             from streamer.detection.hog import HogVerifier
@@ -163,16 +167,19 @@ class PitchDetector:
         scale = cfg.bg_scale
         small = cv2.resize(image, (max(8, int(w * scale)), max(8, int(h * scale))),
                            interpolation=cv2.INTER_AREA)
+        self._forget_prior_on_cut(small)
         k = int(cfg.bg_kernel_px * (h / 720.0) * scale) | 1
         k = max(3, min(k, 255))
         bg_small = cv2.medianBlur(small, k)
         # pitch: where the local background is grass
         grass = self._grass(bg_small)
         grass_px = self._grass(small)
-        pitch_small = _trim_border(self._largest_region(grass), grass_px)
+        pitch_small = _trim_border(_fill_player_holes(self._largest_region(grass)), grass_px)
         # near non-grass (boards, overlays, big players) the median leans towards them; the
-        # mean of the grass pixels nearby does not
-        bg_small = _grass_mean(small, grass_px > 0, k, fallback=bg_small)
+        # mean of the grass pixels nearby does not; inside a player wider than the window the
+        # grass of a window four times wider stands in
+        wide = _grass_mean(small, grass_px > 0, min(4 * k, 255), fallback=bg_small)
+        bg_small = _grass_mean(small, grass_px > 0, k, fallback=wide)
         # feet must stand clearly inside the pitch: its border mixes grass with boards
         inner_small = cv2.erode(pitch_small, np.ones((3, 3), np.uint8), iterations=2)
         self.inner_pitch = cv2.resize(inner_small, (w, h), interpolation=cv2.INTER_NEAREST)
@@ -191,6 +198,25 @@ class PitchDetector:
         fg = cv2.bitwise_and(fg, pitch)
         fg, paint = _split_foreground(image, bg, ycrcb, bg_ycrcb, fg)
         return pitch, fg, paint
+
+    def _forget_prior_on_cut(self, small: np.ndarray) -> None:
+        """Start the size prior afresh when the picture's colours jump: a camera cut.
+
+        Players' size on the new camera has nothing to do with the old one's (a broadcast
+        cuts from a wide shot to a close-up and back); forgetting alone would take dozens of
+        frames, boxing fragments meanwhile. Pans and zooms change the histogram far less
+        (Bhattacharyya distance <= 0.12 frame to frame on the shared clips, >= 0.45 at cuts).
+        """
+        hist = cv2.calcHist([small], [0, 1, 2], None, [8, 8, 8], [0, 256] * 3)
+        cv2.normalize(hist, hist)
+        if self._histogram is not None and \
+                cv2.compareHist(self._histogram, hist, cv2.HISTCMP_BHATTACHARYYA) > self.config.cut_threshold:
+            self.reset()
+        self._histogram = hist
+
+    def reset(self) -> None:
+        """Forget the size prior (a camera cut found elsewhere, e.g. by a shot detector)."""
+        self.prior = SizePrior(self.config.prior_min_samples, self.config.prior_forget)
 
     def _grass(self, rgb: np.ndarray) -> np.ndarray:
         """uint8 0/255 mask of grass-coloured pixels."""
@@ -295,7 +321,7 @@ class PitchDetector:
         learn = (score > 0.5) & shape_ok
         self.prior.update(foot[learn], height[learn])
         # a blob lying down is a board, a line or a shadow: two players side by side were split
-        keep = (score > 0.05) & (width <= 2.0 * height)
+        keep = (score >= cfg.min_score) & (width <= 2.0 * height)
         return Detections(boxes[keep].astype(np.float32), score[keep])
 
     def _split_wide(self, boxes: np.ndarray, fill: np.ndarray, ids: np.ndarray, labels: np.ndarray,
@@ -445,6 +471,27 @@ def _split_foreground(image: np.ndarray, bg: np.ndarray, ycrcb: np.ndarray, bg_y
     paint = (share >= 0.3) & (chroma_off <= 14.0)
     paint_mask.reshape(-1)[flat[paint]] = 255
     return out, paint_mask
+
+
+def _fill_player_holes(pitch: np.ndarray, max_width: float = 0.25, min_upright: float = 0.5) -> np.ndarray:
+    """The pitch with its upright holes filled: players wider than the background window.
+
+    The grass test runs on the median background, where a player wider than the window
+    is still there: he leaves a hole in the pitch (or a notch, cut by the frame's bottom
+    edge) and would never be searched. Such a hole is at most ``max_width`` of the frame
+    wide and at least ``min_upright`` as tall as wide (a player's legs may leave a hole of
+    their own under his torso's), and touches no frame edge but the bottom; score
+    overlays and logos (wide), the stands and the boards (at the top or the sides,
+    frame-wide) stay out.
+    """
+    h, w = pitch.shape
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(np.where(pitch > 0, 0, 255).astype(np.uint8),
+                                                           connectivity=4)
+    x, y, bw, bh = (stats[1:, i] for i in range(4))
+    fill = ((bw <= max_width * w) & (bh >= min_upright * bw) & (x > 0) & (y > 0) & (x + bw < w))
+    if not fill.any():
+        return pitch
+    return np.where(np.isin(labels, 1 + np.flatnonzero(fill)), 255, pitch).astype(np.uint8)
 
 
 def _trim_border(pitch: np.ndarray, grass: np.ndarray) -> np.ndarray:
