@@ -16,13 +16,14 @@ default detector) and for every labelled frame this reports:
 calibration puts them (red) and its pitch lines (magenta), to check labels and fits by eye.
 
 Usage: python tools/eval_calibration.py [--data ../shared/data] [--labels tests/data/pitch_points]
-       [--only STEM ...] [--draw DIR] [--json OUT]
+       [--only STEM ...] [--draw DIR] [--json OUT] [--cache DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import pickle
 import sys
 import time
 from pathlib import Path
@@ -63,14 +64,24 @@ def point_errors(image_to_pitch: np.ndarray, points: list[dict[str, Any]]) -> np
     return np.linalg.norm(apply_homography(np.linalg.inv(image_to_pitch), pitch) - label, axis=1)
 
 
-def run_clip(media: Path, last_frame: int, config: dict[str, Any]) -> list[Packet]:
-    """Packets of frames 0..last_frame through detect, track, calibrate and soccer."""
-    config["pipeline"]["stages"] = ["detect", "track", "calibrate", "soccer"]
+def run_clip(media: Path, last_frame: int, config: dict[str, Any], cache: Path | None = None) -> list[Packet]:
+    """Packets of frames 0..last_frame through detect, track, calibrate and soccer.
+
+    With ``cache``, the detect and track outputs are stored there on the first run and read
+    back on later ones (only calibrate and soccer run again: for tuning the calibration).
+    """
+    names = ["detect", "track", "calibrate", "soccer"]
+    config["pipeline"]["stages"] = names
     config["soccer"]["report"] = False
+    cached: dict[int, dict[str, Any]] | None = None
+    cache_file = cache / f"{media.stem}_{last_frame}.pkl" if cache is not None else None
+    if cache_file is not None and cache_file.exists():
+        cached = pickle.loads(cache_file.read_bytes())
+        names = names[2:]
     out: list[Packet] = []
     with open_source(str(media), config["source"]) as src:
         context = StageContext("cpu", src.info.fps or 25.0)
-        stages = [build_stage(n, config, context) for n in config["pipeline"]["stages"]]
+        stages = [build_stage(n, config, context) for n in names]
 
         def push(window: list[Packet], final: bool) -> None:
             for stage in stages:
@@ -81,11 +92,33 @@ def run_clip(media: Path, last_frame: int, config: dict[str, Any]) -> list[Packe
         for frame in src:
             if frame.index > last_frame:
                 break
-            window.append(Packet(frame))
+            packet = Packet(frame)
+            if cached is not None:
+                packet = packet.replace(**cached[frame.index])
+            window.append(packet)
             if len(window) == 8:
                 push(window, False)
                 window = []
         push(window, True)
+    if cache_file is not None and cached is None:
+        keep = ("detections", "tracks", "camera_motion")
+        cache.mkdir(parents=True, exist_ok=True)
+        cache_file.write_bytes(pickle.dumps({p.frame.index: {k: getattr(p, k) for k in keep} for p in out}))
+    return out
+
+
+def calibrate_frames(media: Path, first: int, last: int, config: dict[str, Any]) -> list[Packet]:
+    """Frames first..last through the calibrate stage alone (no player boxes, no camera
+    motion: each frame refines the previous one's calibration as it is): a quick check."""
+    out: list[Packet] = []
+    with open_source(str(media), config["source"]) as src:
+        stage = build_stage("calibrate", config, StageContext("cpu", src.info.fps or 25.0))
+        for frame in src:
+            if frame.index > last:
+                break
+            if frame.index >= first:
+                out += stage.process([Packet(frame)])
+        out += stage.flush()
     return out
 
 
@@ -112,13 +145,15 @@ def _draw(path: Path, packet: Packet, points: list[dict[str, Any]]) -> None:
     cv2.imwrite(str(path), img)
 
 
-def evaluate(label_path: Path, data_dir: Path, margin_m: float, draw: Path | None) -> dict[str, Any]:
+def evaluate(
+    label_path: Path, data_dir: Path, margin_m: float, draw: Path | None, cache: Path | None = None
+) -> dict[str, Any]:
     labels = load_labels(label_path)
     media = data_dir / labels["media"]
     by_frame = {f["frame"]: f for f in labels["frames"]}
     last = max(by_frame)
     t0 = time.perf_counter()
-    packets = run_clip(media, last, load_config())
+    packets = run_clip(media, last, load_config(), cache)
     wall = time.perf_counter() - t0
     rows: list[dict[str, Any]] = []
     positions, on_pitch = 0, 0
@@ -175,12 +210,13 @@ def main() -> None:
     parser.add_argument("--margin-m", type=float, default=3.0, help="on-pitch tolerance (m)")
     parser.add_argument("--draw", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--cache", type=Path, default=None, help="keep detect+track outputs here (tuning)")
     args = parser.parse_args()
     results = []
     for path in sorted(args.labels.glob("*.json")):
         if args.only and path.stem not in args.only:
             continue
-        res = evaluate(path, args.data, args.margin_m, args.draw)
+        res = evaluate(path, args.data, args.margin_m, args.draw, args.cache)
         results.append(res)
         print(f"{res['clip']}: frames={res['frames_run']} calibrated={res['share_calibrated']:.3f} "
               f"positions={res['positions']} on_pitch={res['share_on_pitch']:.3f} ({res['wall_s']} s)")  # fmt: skip

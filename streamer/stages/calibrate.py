@@ -8,6 +8,17 @@ Frames before the manual frame are held back until it arrives and are then calib
 backward from it (through the inverse camera motion), so the manual frame need not be
 the first; pick an early one, since every held frame stays in memory. If the stream ends
 first they are released as they are (calibrated automatically when ``auto`` finds lines).
+
+**Gate.** A frame whose calibration scores below ``min_confidence``
+(:attr:`Calibrator.confidence`) leaves the stage with ``calibration=None``: the soccer
+stage then writes no pitch position, speed or pitch-metre joint for it and flags its rows
+``no_calibration``, and the overlay draws no pitch lines. The carried state keeps the
+ungated calibration, so a calibration still gaining agreement can become confident.
+:meth:`CalibrateStage.report` gives run.json the share of frames calibrated and the RMS
+line distance of the calibrated frames.
+
+**Camera cuts.** At a cut (``end_shot``/``reset``, or a change of ``packet.shot``) the
+carried calibration is dropped and the new view is searched from scratch.
 """
 
 from __future__ import annotations
@@ -36,17 +47,38 @@ class CalibrateStage:
         self._prev: PitchCalibration | None = None
         self._last_confirmed_s: float | None = None
         self._held: list[Packet] = []
+        self._shot: int | None = None
+        self._frames = self._calibrated = 0
+        self._sq_err_px = 0.0
+        self._err_frames = 0
+        self._width_px = 0
         manual = calibrator.manual
         self._manual_frame = manual.frame_index if manual is not None else None
 
+    def _gate(self, packet: Packet, cal: PitchCalibration | None) -> Packet:
+        """The packet with ``cal`` if the calibrator trusts it, else with no calibration."""
+        ok = cal is not None and self.calibrator.confidence >= self.calibrator.cfg.min_confidence
+        self._frames += 1
+        self._width_px = packet.frame.image.shape[1]
+        if ok and cal is not None:
+            self._calibrated += 1
+            if np.isfinite(cal.reprojection_error_px):
+                self._sq_err_px += cal.reprojection_error_px**2
+                self._err_frames += 1
+        return packet.replace(calibration=cal if ok else None)
+
     def _forward(self, packet: Packet) -> Packet:
+        shot = getattr(packet, "shot", None)
+        if shot is not None and self._shot is not None and shot != self._shot:
+            self.reset()
+        self._shot = shot
         prior = self.calibrator.carry(self._prev, packet.camera_motion)
         frame = packet.frame
         cal = self.calibrator.step(
             frame.image, _boxes(packet), prior, self._last_confirmed_s, frame.index, frame.time_s
         )
         self._remember(cal, frame.time_s)
-        return packet.replace(calibration=cal)
+        return self._gate(packet, cal)
 
     def _remember(self, cal: PitchCalibration | None, time_s: float) -> None:
         self._prev = cal
@@ -66,7 +98,7 @@ class CalibrateStage:
             if cal is not None and cal.source in ("auto", "manual"):
                 confirmed = frame.time_s
             nxt = packet.replace(calibration=cal)
-            out.append(nxt)
+            out.append(self._gate(packet, cal))
         return out[::-1]
 
     def process(self, packets: list[Packet]) -> list[Packet]:
@@ -86,6 +118,32 @@ class CalibrateStage:
         held, self._held = self._held, []
         self._manual_frame = None  # never came: calibrate the held frames as they are
         return self.process(held)
+
+    def reset(self) -> None:
+        """Forget the current view (a camera cut); held frames stay held."""
+        self._prev, self._last_confirmed_s = None, None
+        self.calibrator.reset()
+
+    def end_shot(self) -> list[Packet]:
+        """A camera cut: release the held frames, then carry nothing into the new view."""
+        out = self.flush() if self._held else []
+        self.reset()
+        self._shot = None
+        return out
+
+    def report(self) -> dict[str, Any]:
+        """run.json's ``calibration``: share of frames calibrated, RMS line distance (px, % width)."""
+        rms = float(np.sqrt(self._sq_err_px / self._err_frames)) if self._err_frames else None
+        return {
+            "calibration": {
+                "frames": self._frames,
+                "frames_calibrated": self._calibrated,
+                "share_calibrated": round(self._calibrated / self._frames, 4) if self._frames else None,
+                "reprojection_rms_px": None if rms is None else round(rms, 3),
+                "reprojection_rms_pct_width": None if rms is None else round(100 * rms / self._width_px, 4),
+                "searches": self.calibrator.stats["searches"],
+            }
+        }
 
 
 def build(config: dict[str, Any], context: StageContext) -> CalibrateStage:
