@@ -211,19 +211,24 @@ def test_stage_propagates_a_manual_calibration_both_ways(auto):
 def test_stage_without_manual_points_searches_and_tracks():
     packets, truths = panning_clip(4)
     stage = build_stage("calibrate", load_config(), StageContext("cpu", 25.0))
-    out = stage.process(packets) + stage.flush()
-    # the search's first guess is trusted once the next line fits agree with it (min_streak 3:
-    # 1/3 on the found frame, 2/3 on the next, over the 0.5 gate)
-    assert out[0].calibration is None
-    assert [p.calibration.source for p in out[1:]] == ["auto"] * 3
+    # the search's first guess scores 1/3 for agreement (min_streak 3), under the 0.5 gate: it
+    # is held until the next frame's line fit, refined from it, agrees (2/3) and confirms it
+    assert stage.process(packets[:1]) == []
+    out = stage.process(packets[1:]) + stage.flush()
+    assert [p.frame.index for p in out] == [0, 1, 2, 3]
+    assert [p.calibration.source for p in out] == ["auto"] * 4
     assert stage.calibrator.stats["searches"] == 1  # then each frame refines the previous one
-    for p, truth in zip(out[1:], truths[1:], strict=True):
+    for p, truth in zip(out, truths, strict=True):
         assert np.median(error_px(p.calibration.image_to_pitch, truth, (W, H))) < 0.6
         assert p.calibration.reprojection_error_px < 1.5
     report = stage.report()["calibration"]
-    assert report["frames"] == 4 and report["frames_calibrated"] == 3
-    assert report["share_calibrated"] == pytest.approx(0.75)
+    assert report["frames"] == 4 and report["frames_calibrated"] == 4
+    assert report["share_calibrated"] == pytest.approx(1.0)
     assert 0 < report["reprojection_rms_px"] < 1.5
+    # a live stage holds nothing: the unconfirmed first frame goes out uncalibrated
+    live = CalibrateStage(Calibrator(stage.calibrator.cfg), hold=False)
+    out = live.process(packets)
+    assert out[0].calibration is None and all(p.calibration is not None for p in out[1:])
 
 
 def test_gate_refuses_a_fit_that_puts_the_players_off_the_pitch():

@@ -36,8 +36,9 @@ one is ``"propagated"`` with error NaN (unknown).
   ``min_fit_inliers`` - 0.25, 1 at ``min_fit_inliers``);
 * *grass*: the frame's grass must land on the pitch grown by ``grass_margin_m`` (the run-off
   behind the lines): a fit that maps part of the visible grass far beyond the pitch (a
-  mirrored or turned fit of a view from behind a goal) is wrong (score 0 when half of it
-  does, 1 when at most ``1 - min_grass_on_pitch`` does).
+  mirrored or turned fit of a view from behind a goal) is wrong (score 1 when a share
+  ``min_grass_on_pitch`` of it lands there, 0 when 0.1 less does; right fits on the shared
+  broadcast clips put >= 0.98 there, wrong ones 0.3-0.9).
 
 The stage (:mod:`streamer.stages.calibrate`) gates on it: below ``min_confidence`` a frame
 gets no calibration, so no pitch position, speed or pitch-metre joint comes from it.
@@ -89,7 +90,7 @@ class CalibratorConfig:
     min_pitch_share: float = 0.2
     grass_margin_m: float = 10.0
     min_fit_inliers: float = 0.45
-    min_grass_on_pitch: float = 0.95
+    min_grass_on_pitch: float = 0.97
 
 
 def manual_pairs(points: tuple | list) -> tuple[np.ndarray, np.ndarray]:
@@ -149,18 +150,35 @@ class Calibrator:
         self._samples = line_fit.ModelSamples.build(fit.sample_step_m) if cfg.auto else None
         self._last_search_s: float | None = None
         self._streak = 0  # line fits in a row that agreed since the last from-scratch fit
+        self.found_now = False  # the last step's calibration came from a from-scratch search
         self.confidence = 0.0  # of the last step's calibration
         self.scores: dict[str, float] = {}  # its parts (the confidence is their minimum)
         self.stats = {"manual": 0, "auto": 0, "propagated": 0, "searches": 0, "none": 0}
+
+    @property
+    def streak(self) -> int:
+        """Line fits in a row that agreed, the from-scratch one included."""
+        return self._streak
+
+    @property
+    def tentative(self) -> bool:
+        """The last calibration lacks only agreement: a fresh fit that later frames may confirm."""
+        others = [v for k, v in self.scores.items() if k != "agree"]
+        return (
+            0 < self._streak < self.cfg.min_streak
+            and self.scores.get("agree", 1.0) < self.cfg.min_confidence
+            and min(others, default=1.0) >= self.cfg.min_confidence
+        )
 
     def reset(self) -> None:
         """Forget the view (a camera cut): the next frame is searched from scratch at once."""
         self._last_search_s = None
         self._streak = 0
         self.confidence = 0.0
+        self.scores = {}
 
     def _grass_score(self, h: np.ndarray, pitch_mask: np.ndarray) -> float:
-        """1 when the frame's grass lands on the (grown) pitch through ``h``, 0 at half of it off."""
+        """1 when the frame's grass lands on the (grown) pitch through ``h``, 0 when 0.1 less does."""
         rows, cols = pitch_mask.shape
         v, u = np.mgrid[0:rows : max(1, rows // 24), 0:cols : max(1, cols // 32)]
         on = pitch_mask[v, u] > 0
@@ -174,7 +192,7 @@ class Calibrator:
         inside = np.isfinite(xy).all(axis=1) & pitch_model.inside_pitch(xy, self.cfg.grass_margin_m)
         inside &= np.sign(depth) == np.sign(np.median(depth))
         share = float(np.mean(inside))
-        return float(np.clip((share - 0.5) / max(1e-6, self.cfg.min_grass_on_pitch - 0.5), 0.0, 1.0))
+        return float(np.clip((share - self.cfg.min_grass_on_pitch + 0.1) / 0.1, 0.0, 1.0))
 
     def _players_score(self, h: np.ndarray, boxes_xyxy: np.ndarray | None) -> float:
         """1 when enough player boxes stand on the pitch through ``h``, falling to 0 at half."""
@@ -253,15 +271,15 @@ class Calibrator:
                 start, source, error = fit.image_to_pitch @ to_work, "auto", fit.rms_px / scale
                 inliers = fit.inlier_fraction
             work_h = to_full
+        self.found_now = found_now
         if start is None:
             self.stats["none"] += 1
-            self._streak, self.confidence = 0, 0.0
+            self._streak, self.confidence, self.scores = 0, 0.0, {}
             return None
         self.stats[source] += 1
-        self.confidence = self._confidence(
+        self.scores = self._confidence(
             source, start, manual is not None, found_now, boxes_xyxy, lines_share, last_confirmed_s, time_s
         )
-        self.scores = {"agree+pitch+players": self.confidence}
         if grass is not None and work_h is not None:
             self.scores["grass"] = self._grass_score(start @ work_h, grass)
         self.scores["lines"] = float(np.clip((inliers - (cfg.min_fit_inliers - 0.25)) / 0.25, 0.0, 1.0))
@@ -278,18 +296,19 @@ class Calibrator:
         pitch_share: float,
         last_confirmed_s: float | None,
         time_s: float,
-    ) -> float:
+    ) -> dict[str, float]:
         cfg = self.cfg
         if anchored:  # the user's points vouch for the manual frame (refined or not)
             self._streak = max(self._streak + 1, cfg.min_streak)
         elif source == "auto":
             self._streak = 1 if found_now else self._streak + 1
-        agree = min(1.0, self._streak / max(1, cfg.min_streak))
+        scores = {"agree": min(1.0, self._streak / max(1, cfg.min_streak))}
         if source == "propagated" and cfg.auto:  # without line fits nothing could confirm it
             age = float("inf") if last_confirmed_s is None else abs(time_s - last_confirmed_s)
-            agree *= float(np.clip(1.0 - age / max(cfg.lost_after_s, 1e-6), 0.0, 1.0))
-        pitch = 1.0 if pitch_share >= cfg.min_pitch_share else 0.0
-        return min(agree, pitch, self._players_score(h, boxes_xyxy))
+            scores["age"] = float(np.clip(1.0 - age / max(cfg.lost_after_s, 1e-6), 0.0, 1.0))
+        scores["pitch"] = 1.0 if pitch_share >= cfg.min_pitch_share else 0.0
+        scores["players"] = self._players_score(h, boxes_xyxy)
+        return scores
 
     def carry(
         self, calibration: PitchCalibration | None, prev_to_cur: np.ndarray | None, backward: bool = False

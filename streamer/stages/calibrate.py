@@ -42,8 +42,10 @@ def _boxes(packet: Packet) -> np.ndarray | None:
 class CalibrateStage:
     name = "calibrate"
 
-    def __init__(self, calibrator: Calibrator) -> None:
+    def __init__(self, calibrator: Calibrator, hold: bool = True) -> None:
         self.calibrator = calibrator
+        self.hold = hold  # may hold a fresh fit's frames until later frames confirm it (not live)
+        self._tentative: list[tuple[Packet, PitchCalibration]] = []
         self._prev: PitchCalibration | None = None
         self._last_confirmed_s: float | None = None
         self._held: list[Packet] = []
@@ -55,9 +57,10 @@ class CalibrateStage:
         manual = calibrator.manual
         self._manual_frame = manual.frame_index if manual is not None else None
 
-    def _gate(self, packet: Packet, cal: PitchCalibration | None) -> Packet:
-        """The packet with ``cal`` if the calibrator trusts it, else with no calibration."""
-        ok = cal is not None and self.calibrator.confidence >= self.calibrator.cfg.min_confidence
+    def _gate(self, packet: Packet, cal: PitchCalibration | None, ok: bool | None = None) -> Packet:
+        """The packet with ``cal`` if the calibrator trusts it (or ``ok``), else with none."""
+        if ok is None:
+            ok = cal is not None and self.calibrator.confidence >= self.calibrator.cfg.min_confidence
         self._frames += 1
         self._width_px = packet.frame.image.shape[1]
         if ok and cal is not None:
@@ -67,9 +70,16 @@ class CalibrateStage:
                 self._err_frames += 1
         return packet.replace(calibration=cal if ok else None)
 
-    def _forward(self, packet: Packet) -> Packet:
+    def _release(self, confirmed: bool) -> list[Packet]:
+        """The held tentative frames: with their calibrations once later fits confirmed them."""
+        held, self._tentative = self._tentative, []
+        return [self._gate(p, c, ok=confirmed) for p, c in held]
+
+    def _forward(self, packet: Packet) -> list[Packet]:
+        out: list[Packet] = []
         shot = getattr(packet, "shot", None)
         if shot is not None and self._shot is not None and shot != self._shot:
+            out += self._release(False)
             self.reset()
         self._shot = shot
         prior = self.calibrator.carry(self._prev, packet.camera_motion)
@@ -78,7 +88,16 @@ class CalibrateStage:
             frame.image, _boxes(packet), prior, self._last_confirmed_s, frame.index, frame.time_s
         )
         self._remember(cal, frame.time_s)
-        return self._gate(packet, cal)
+        calibrator = self.calibrator
+        if self.hold and cal is not None and calibrator.tentative:
+            if calibrator.found_now:  # a new from-scratch fit: the older guess was not confirmed
+                out += self._release(False)
+            self._tentative.append((packet, cal))
+            return out
+        done = self._gate(packet, cal)
+        # the fit that started the held frames' streak is still going: it confirms them
+        out += self._release(done.calibration is not None and calibrator.streak > len(self._tentative))
+        return out + [done]
 
     def _remember(self, cal: PitchCalibration | None, time_s: float) -> None:
         self._prev = cal
@@ -108,16 +127,16 @@ class CalibrateStage:
                 self._held.append(packet)
                 continue
             done = self._forward(packet)
-            if self._held:
-                out.extend(self._backward(self._held, done))
+            if self._held and done:
+                out.extend(self._backward(self._held, done[0]))
                 self._held = []
-            out.append(done)
+            out.extend(done)
         return out
 
     def flush(self) -> list[Packet]:
         held, self._held = self._held, []
         self._manual_frame = None  # never came: calibrate the held frames as they are
-        return self.process(held)
+        return self.process(held) + self._release(False)
 
     def reset(self) -> None:
         """Forget the current view (a camera cut); held frames stay held."""
@@ -126,7 +145,7 @@ class CalibrateStage:
 
     def end_shot(self) -> list[Packet]:
         """A camera cut: release the held frames, then carry nothing into the new view."""
-        out = self.flush() if self._held else []
+        out = self.flush()
         self.reset()
         self._shot = None
         return out
@@ -149,4 +168,4 @@ class CalibrateStage:
 def build(config: dict[str, Any], context: StageContext) -> CalibrateStage:
     section = config["calibrate"]
     cfg = section_to(CalibratorConfig, section, "calibrate")
-    return CalibrateStage(Calibrator(cfg))
+    return CalibrateStage(Calibrator(cfg), hold=not getattr(context, "live", False))
