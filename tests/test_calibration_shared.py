@@ -46,12 +46,12 @@ def test_labels_name_known_points_inside_their_frames():
 
 
 @pytest.mark.parametrize(
-    ("stem", "first", "last", "min_share"),
-    # the wide shot's first search without camera motion may find a turned fit: then the
-    # gate must withhold it (share 0 allowed), never pass it on
-    [("bundesliga_08fd33_4", 0, 40, 0.5), ("broadcast_cuts_pitchside", 244, 268, 0.0)],
+    ("stem", "first", "last"),
+    # the wide shot's best-scored hypothesis is a turned fit that maps the near grass off the
+    # pitch: the search must veto it and go on to the right one
+    [("bundesliga_08fd33_4", 0, 40), ("broadcast_cuts_pitchside", 244, 268)],
 )
-def test_calibrated_frames_put_the_labelled_points_back(shared_data, stem, first, last, min_share):
+def test_calibrated_frames_put_the_labelled_points_back(shared_data, stem, first, last):
     labels = _labels(stem)
     by_frame = {f["frame"]: f["points"] for f in labels["frames"]}
     out = calibrate_frames(shared_data / labels["media"], first, last, load_config())
@@ -63,9 +63,8 @@ def test_calibrated_frames_put_the_labelled_points_back(shared_data, stem, first
         err = point_errors(packet.calibration.image_to_pitch, points) / packet.frame.image.shape[1]
         assert np.median(err) <= 0.01 and err.max() <= 0.03, (stem, packet.frame.index, err)
         checked += 1
-    assert np.mean([p.calibration is not None for p in out]) >= min_share
-    if min_share > 0:
-        assert checked >= 1  # the window's labelled frames were calibrated, not all refused
+    assert np.mean([p.calibration is not None for p in out]) >= 0.5
+    assert checked >= 1  # the window's labelled frames were calibrated, not all refused
 
 
 def test_close_up_frames_get_no_calibration(shared_data):

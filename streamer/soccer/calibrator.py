@@ -29,6 +29,8 @@ one is ``"propagated"`` with error NaN (unknown).
 * *players*: with enough player boxes, the share of their ground points that land on the
   pitch (grown by ``players_margin_m``): a fit that puts the players in the stands is
   wrong however well its lines sit (score 0 at half of them off, 1 at ``min_players_on_pitch``);
+* *heights*: with enough boxes, their median height against a 1.8 m person standing at their
+  ground point, seen by the camera the homography implies (a turned fit gets the scale wrong);
 * *pitch*: a frame whose grass covers less than ``min_pitch_share`` of the image (a crowd
   shot, a close-up of a face) is not calibrated;
 * *lines*: the share of the model's visible line points a line fit puts on painted lines:
@@ -57,6 +59,7 @@ from streamer.soccer import line_fit, line_search, pitch_model
 from streamer.soccer.homography import (
     CalibrationError,
     apply_homography,
+    camera_from_homography,
     fit_homography,
     focal_from_homography,
     intrinsics,
@@ -194,6 +197,34 @@ class Calibrator:
         share = float(np.mean(inside))
         return float(np.clip((share - self.cfg.min_grass_on_pitch + 0.1) / 0.1, 0.0, 1.0))
 
+    def _heights_score(self, h: np.ndarray, boxes_xyxy: np.ndarray | None, size: tuple[int, int]) -> float:
+        """1 when player boxes are as tall as a 1.8 m person standing there through the camera
+        behind ``h`` (median within 2x), 0 at 3.5x off; 1 when it cannot be told. Right fits
+        on the shared clips stay within 1.8x (the focal length a homography implies is rough)."""
+        cfg = self.cfg
+        if boxes_xyxy is None or len(boxes_xyxy) < cfg.min_players:
+            return 1.0
+        b = np.asarray(boxes_xyxy, np.float64).reshape(-1, 4)
+        height = b[:, 3] - b[:, 1]
+        b = b[height <= 2.5 * np.median(height)]
+        cal = with_camera(h, float("nan"), "auto", size)
+        if len(b) < cfg.min_players or cal.cam_K is None:
+            return 1.0
+        pose = camera_from_homography(np.linalg.inv(h), cal.cam_K)
+        if pose is None:
+            return 0.0
+        rot, t = pose
+        with np.errstate(all="ignore"):
+            xy = apply_homography(h, np.column_stack([(b[:, 0] + b[:, 2]) / 2, b[:, 3]]))
+            ends = [np.column_stack([xy, np.full(len(xy), z)]) @ rot.T + t for z in (0.0, 1.8)]
+            v = [cal.cam_K[1, 1] * e[:, 1] / e[:, 2] for e in ends]
+            ratio = (b[:, 3] - b[:, 1]) / (v[0] - v[1])
+        ratio = ratio[np.isfinite(ratio) & (ratio > 0)]
+        if len(ratio) < cfg.min_players:
+            return 0.0
+        off = abs(float(np.log(np.median(ratio))))
+        return float(np.clip((np.log(3.5) - off) / (np.log(3.5) - np.log(2.0)), 0.0, 1.0))
+
     def _players_score(self, h: np.ndarray, boxes_xyxy: np.ndarray | None) -> float:
         """1 when enough player boxes stand on the pitch through ``h``, falling to 0 at half."""
         cfg = self.cfg
@@ -264,7 +295,13 @@ class Calibrator:
             if fit is None and manual is None and lost and due:
                 self._last_search_s = time_s
                 self.stats["searches"] += 1
-                found = line_search.search(lines, self._samples, self._fit_cfg)
+                pitch_px = lines.pitch
+                found = line_search.search(
+                    lines,
+                    self._samples,
+                    self._fit_cfg,
+                    accept=lambda h: self._grass_score(h, pitch_px) >= cfg.min_confidence,
+                )
                 if found is not None:
                     fit, found_now = found, True
             if fit is not None:
@@ -278,7 +315,7 @@ class Calibrator:
             return None
         self.stats[source] += 1
         self.scores = self._confidence(
-            source, start, manual is not None, found_now, boxes_xyxy, lines_share, last_confirmed_s, time_s
+            source, start, manual is not None, found_now, boxes_xyxy, lines_share, last_confirmed_s, time_s, size
         )
         if grass is not None and work_h is not None:
             self.scores["grass"] = self._grass_score(start @ work_h, grass)
@@ -296,6 +333,7 @@ class Calibrator:
         pitch_share: float,
         last_confirmed_s: float | None,
         time_s: float,
+        size: tuple[int, int],
     ) -> dict[str, float]:
         cfg = self.cfg
         if anchored:  # the user's points vouch for the manual frame (refined or not)
@@ -308,6 +346,7 @@ class Calibrator:
             scores["age"] = float(np.clip(1.0 - age / max(cfg.lost_after_s, 1e-6), 0.0, 1.0))
         scores["pitch"] = 1.0 if pitch_share >= cfg.min_pitch_share else 0.0
         scores["players"] = self._players_score(h, boxes_xyxy)
+        scores["heights"] = self._heights_score(h, boxes_xyxy, size)
         return scores
 
     def carry(

@@ -13,7 +13,10 @@ first they are released as they are (calibrated automatically when ``auto`` find
 (:attr:`Calibrator.confidence`) leaves the stage with ``calibration=None``: the soccer
 stage then writes no pitch position, speed or pitch-metre joint for it and flags its rows
 ``no_calibration``, and the overlay draws no pitch lines. The carried state keeps the
-ungated calibration, so a calibration still gaining agreement can become confident.
+ungated calibration, so a calibration still gaining agreement can become confident. In a
+file run a fresh fit's frames that lack only agreement are held until a later line fit
+confirms the fit (then released calibrated) or the fit is lost (released without); a live
+stage holds nothing.
 :meth:`CalibrateStage.report` gives run.json the share of frames calibrated and the RMS
 line distance of the calibrated frames.
 
