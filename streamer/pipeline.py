@@ -445,6 +445,7 @@ class Pipeline:
             "stop_reason": stats.stop_reason,
             "config": config,
             "config_sha256": config_digest(config),
+            **{k: v for stage in stages for k, v in getattr(stage, "report", dict)().items()},
             "versions": _versions(),
         }
         write_json(out / "run.json", report)

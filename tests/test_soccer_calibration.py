@@ -211,12 +211,102 @@ def test_stage_propagates_a_manual_calibration_both_ways(auto):
 def test_stage_without_manual_points_searches_and_tracks():
     packets, truths = panning_clip(4)
     stage = build_stage("calibrate", load_config(), StageContext("cpu", 25.0))
-    out = stage.process(packets) + stage.flush()
+    # the search's first guess scores 1/3 for agreement (min_streak 3), under the 0.5 gate: it
+    # is held until the next frame's line fit, refined from it, agrees (2/3) and confirms it
+    assert stage.process(packets[:1]) == []
+    out = stage.process(packets[1:]) + stage.flush()
+    assert [p.frame.index for p in out] == [0, 1, 2, 3]
     assert [p.calibration.source for p in out] == ["auto"] * 4
     assert stage.calibrator.stats["searches"] == 1  # then each frame refines the previous one
     for p, truth in zip(out, truths, strict=True):
         assert np.median(error_px(p.calibration.image_to_pitch, truth, (W, H))) < 0.6
         assert p.calibration.reprojection_error_px < 1.5
+    report = stage.report()["calibration"]
+    assert report["frames"] == 4 and report["frames_calibrated"] == 4
+    assert report["share_calibrated"] == pytest.approx(1.0)
+    assert 0 < report["reprojection_rms_px"] < 1.5
+    # a live stage holds nothing: the unconfirmed first frame goes out uncalibrated
+    live = CalibrateStage(Calibrator(stage.calibrator.cfg), hold=False)
+    out = live.process(packets)
+    assert out[0].calibration is None and all(p.calibration is not None for p in out[1:])
+
+
+def test_gate_refuses_a_fit_that_puts_the_players_off_the_pitch():
+    """Boxes standing in the stands (a wrong fit puts real players there): no calibration."""
+    packets, truths = panning_clip(4)
+    stands = np.array([[x, 2.0, x + 8, 20.0] for x in range(40, 700, 60)], np.float32)  # above the pitch
+    boxes = Detections(stands, np.ones(len(stands), np.float32))
+    stage = build_stage("calibrate", load_config(), StageContext("cpu", 25.0))
+    out = stage.process([p.replace(detections=boxes) for p in packets]) + stage.flush()
+    assert all(p.calibration is None for p in out)
+    assert stage.report()["calibration"]["share_calibrated"] == 0.0
+
+
+def test_gate_refuses_a_frame_with_too_little_pitch():
+    packets, _ = panning_clip(4)
+    crowd = np.random.default_rng(0).integers(0, 255, (H, W, 3), dtype=np.uint8)
+    crowd[int(0.85 * H) :] = (60, 140, 60)  # a strip of grass at the bottom
+    stage = build_stage("calibrate", load_config(), StageContext("cpu", 25.0))
+    out = stage.process(packets[:3]) + stage.process([packets[3].replace(frame=Frame(3, 3, 0.12, crowd))])
+    assert out[2].calibration is not None
+    assert out[3].calibration is None  # carried, but the frame shows no pitch to speak of
+
+
+def test_end_shot_carries_nothing_into_the_next_view():
+    packets, _ = panning_clip(4)
+    stage = build_stage("calibrate", load_config(), StageContext("cpu", 25.0))
+    out = stage.process(packets[:3])
+    assert out[2].calibration is not None
+    assert stage.end_shot() == []
+    blank = np.full((H, W, 3), (60, 140, 60), np.uint8)  # grass, no lines: nothing to find
+    cut = packets[3].replace(frame=Frame(3, 3, 0.12, blank), camera_motion=None)
+    assert stage.process([cut])[0].calibration is None
+    stage.reset()
+    assert stage.calibrator.confidence == 0.0
+
+
+def camera_at(centre_m: tuple[float, float, float], look_at_m: tuple[float, float], focal_px: float,
+              size: tuple[int, int]) -> np.ndarray:  # fmt: skip
+    """Pitch → image homography of a camera at ``centre_m`` (z up) aimed at a pitch point."""
+    c = np.asarray(centre_m, np.float64)
+    fwd = np.array([*look_at_m, 0.0]) - c
+    fwd /= np.linalg.norm(fwd)
+    right = np.cross(fwd, [0.0, 0.0, 1.0])
+    right /= np.linalg.norm(right)
+    down = np.cross(fwd, right)
+    rot = np.stack([right, down, fwd])  # rows: camera x (right), y (down), z (forward) in pitch axes
+    t = -rot @ c
+    h = intrinsics(focal_px, (size[0] / 2, size[1] / 2)) @ np.column_stack([rot[:, 0], rot[:, 1], t])
+    return h / h[2, 2]
+
+
+@pytest.mark.parametrize(
+    ("name", "centre", "look_at", "focal"),
+    [
+        pytest.param(
+            "high behind the right goal", (80.0, 0.0, 35.0), (30.0, 0.0), 700.0,
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="known: the search assumes a main camera on the near side and finds a turned "
+                "fit whose grass still lands on the pitch; without player boxes nothing vetoes it",
+            ),
+        ),
+        ("low at the near touchline", (-20.0, -52.0, 5.0), (-20.0, -15.0), 500.0),
+    ],
+)
+def test_new_camera_views_are_calibrated_right_or_refused(name, centre, look_at, focal):
+    """A from-scratch calibration of an unusual camera is either right or withheld: never a
+    wrong one (the behind-goal view's mirror image puts the box at the far end)."""
+    p2i = camera_at(centre, look_at, focal, (W, H))
+    img = render(p2i, (W, H), seed=5)
+    packets = [Packet(Frame(k, k, k * 0.04, img), detections=Detections.empty(),
+                      camera_motion=None if k == 0 else np.array([[1.0, 0, 0], [0, 1.0, 0]]))
+               for k in range(4)]  # fmt: skip
+    stage = build_stage("calibrate", load_config(), StageContext("cpu", 25.0))
+    out = stage.process(packets) + stage.flush()
+    calibrated = [p for p in out if p.calibration is not None]
+    for p in calibrated:
+        assert np.median(error_px(p.calibration.image_to_pitch, p2i, (W, H))) < 2.0, name
 
 
 def test_manual_frame_never_reached_releases_held_frames():

@@ -18,20 +18,48 @@ One frame's calibration, in order of preference:
 A calibration confirmed by lines is ``source="auto"`` with its RMS line distance as the
 error; an unrefined manual one is ``"manual"`` with the RMS of its point pairs; a carried
 one is ``"propagated"`` with error NaN (unknown).
+
+**Confidence.** Every step also scores how far its calibration can be trusted
+(:attr:`Calibrator.confidence`, 0..1, the smallest of):
+
+* *agreement*: a from-scratch fit is one guess; it counts only once ``min_streak`` line
+  fits in a row, each refined from the previous frame's calibration carried through the
+  camera motion, have agreed with it (the score grows 1/min_streak per agreeing frame);
+* *age*: a calibration carried without a line fit loses trust over ``lost_after_s``;
+* *players*: with enough player boxes, the share of their ground points that land on the
+  pitch (grown by ``players_margin_m``): a fit that puts the players in the stands is
+  wrong however well its lines sit (score 0 at half of them off, 1 at ``min_players_on_pitch``);
+* *heights*: with enough boxes, their median height against a 1.8 m person standing at their
+  ground point, seen by the camera the homography implies (a turned fit gets the scale wrong);
+* *pitch*: a frame whose grass covers less than ``min_pitch_share`` of the image (a crowd
+  shot, a close-up of a face) is not calibrated;
+* *lines*: the share of the model's visible line points a line fit puts on painted lines:
+  a wrong fit that snapped some lines leaves many model lines on bare grass (score 0 at
+  ``min_fit_inliers`` - 0.25, 1 at ``min_fit_inliers``);
+* *grass*: the frame's grass must land on the pitch grown by ``grass_margin_m`` (the run-off
+  behind the lines): a fit that maps part of the visible grass far beyond the pitch (a
+  mirrored or turned fit of a view from behind a goal) is wrong (score 1 when a share
+  ``min_grass_on_pitch`` of it lands there, 0 when 0.1 less does; right fits on the shared
+  broadcast clips put >= 0.98 there, wrong ones 0.3-0.9).
+
+The stage (:mod:`streamer.stages.calibrate`) gates on it: below ``min_confidence`` a frame
+gets no calibration, so no pitch position, speed or pitch-metre joint comes from it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from streamer.errors import ConfigError
 from streamer.records import PitchCalibration
-from streamer.soccer import line_fit, line_search
+from streamer.soccer import line_fit, line_search, pitch_model
 from streamer.soccer.homography import (
     CalibrationError,
     apply_homography,
+    camera_from_homography,
     fit_homography,
     focal_from_homography,
     intrinsics,
@@ -56,6 +84,16 @@ class CalibratorConfig:
     search_radius_px: float = 14.0
     min_contrast: float = 18.0
     tophat_px: float = 11.0
+    work_rows: int = 480
+    min_confidence: float = 0.5
+    min_streak: int = 3
+    players_margin_m: float = 5.0
+    min_players_on_pitch: float = 0.8
+    min_players: int = 4
+    min_pitch_share: float = 0.2
+    grass_margin_m: float = 10.0
+    min_fit_inliers: float = 0.45
+    min_grass_on_pitch: float = 0.97
 
 
 def manual_pairs(points: tuple | list) -> tuple[np.ndarray, np.ndarray]:
@@ -114,7 +152,94 @@ class Calibrator:
         self._mask_cfg, self._fit_cfg = mask, fit
         self._samples = line_fit.ModelSamples.build(fit.sample_step_m) if cfg.auto else None
         self._last_search_s: float | None = None
+        self._streak = 0  # line fits in a row that agreed since the last from-scratch fit
+        self.found_now = False  # the last step's calibration came from a from-scratch search
+        self.confidence = 0.0  # of the last step's calibration
+        self.scores: dict[str, float] = {}  # its parts (the confidence is their minimum)
         self.stats = {"manual": 0, "auto": 0, "propagated": 0, "searches": 0, "none": 0}
+
+    @property
+    def streak(self) -> int:
+        """Line fits in a row that agreed, the from-scratch one included."""
+        return self._streak
+
+    @property
+    def tentative(self) -> bool:
+        """The last calibration lacks only agreement: a fresh fit that later frames may confirm."""
+        others = [v for k, v in self.scores.items() if k != "agree"]
+        return (
+            0 < self._streak < self.cfg.min_streak
+            and self.scores.get("agree", 1.0) < self.cfg.min_confidence
+            and min(others, default=1.0) >= self.cfg.min_confidence
+        )
+
+    def reset(self) -> None:
+        """Forget the view (a camera cut): the next frame is searched from scratch at once."""
+        self._last_search_s = None
+        self._streak = 0
+        self.confidence = 0.0
+        self.scores = {}
+
+    def _grass_score(self, h: np.ndarray, pitch_mask: np.ndarray) -> float:
+        """1 when the frame's grass lands on the (grown) pitch through ``h``, 0 when 0.1 less does."""
+        rows, cols = pitch_mask.shape
+        v, u = np.mgrid[0:rows : max(1, rows // 24), 0:cols : max(1, cols // 32)]
+        on = pitch_mask[v, u] > 0
+        if not on.any():
+            return 0.0
+        uv = np.column_stack([u[on], v[on]]).astype(np.float64) + 0.5
+        with np.errstate(all="ignore"):
+            xy = apply_homography(h, uv)
+            # grass behind the camera's horizon maps to the far side with a flipped sign
+            depth = uv @ h[2, :2] + h[2, 2]
+        inside = np.isfinite(xy).all(axis=1) & pitch_model.inside_pitch(xy, self.cfg.grass_margin_m)
+        inside &= np.sign(depth) == np.sign(np.median(depth))
+        share = float(np.mean(inside))
+        return float(np.clip((share - self.cfg.min_grass_on_pitch + 0.1) / 0.1, 0.0, 1.0))
+
+    def _heights_score(self, h: np.ndarray, boxes_xyxy: np.ndarray | None, size: tuple[int, int]) -> float:
+        """1 when player boxes are as tall as a 1.8 m person standing there through the camera
+        behind ``h`` (median within 2x), 0 at 3.5x off; 1 when it cannot be told. Right fits
+        on the shared clips stay within 1.8x (the focal length a homography implies is rough)."""
+        cfg = self.cfg
+        if boxes_xyxy is None or len(boxes_xyxy) < cfg.min_players:
+            return 1.0
+        b = np.asarray(boxes_xyxy, np.float64).reshape(-1, 4)
+        height = b[:, 3] - b[:, 1]
+        b = b[height <= 2.5 * np.median(height)]
+        cal = with_camera(h, float("nan"), "auto", size)
+        if len(b) < cfg.min_players or cal.cam_K is None:
+            return 1.0
+        pose = camera_from_homography(np.linalg.inv(h), cal.cam_K)
+        if pose is None:
+            return 0.0
+        rot, t = pose
+        with np.errstate(all="ignore"):
+            xy = apply_homography(h, np.column_stack([(b[:, 0] + b[:, 2]) / 2, b[:, 3]]))
+            ends = [np.column_stack([xy, np.full(len(xy), z)]) @ rot.T + t for z in (0.0, 1.8)]
+            v = [cal.cam_K[1, 1] * e[:, 1] / e[:, 2] for e in ends]
+            ratio = (b[:, 3] - b[:, 1]) / (v[0] - v[1])
+        ratio = ratio[np.isfinite(ratio) & (ratio > 0)]
+        if len(ratio) < cfg.min_players:
+            return 0.0
+        off = abs(float(np.log(np.median(ratio))))
+        return float(np.clip((np.log(3.5) - off) / (np.log(3.5) - np.log(2.0)), 0.0, 1.0))
+
+    def _players_score(self, h: np.ndarray, boxes_xyxy: np.ndarray | None) -> float:
+        """1 when enough player boxes stand on the pitch through ``h``, falling to 0 at half."""
+        cfg = self.cfg
+        if boxes_xyxy is None or len(boxes_xyxy) < cfg.min_players:
+            return 1.0
+        b = np.asarray(boxes_xyxy, np.float64).reshape(-1, 4)
+        height = b[:, 3] - b[:, 1]
+        b = b[height <= 2.5 * np.median(height)]  # not a box around a goal or a board
+        if len(b) < cfg.min_players:
+            return 1.0
+        feet = np.column_stack([(b[:, 0] + b[:, 2]) / 2, b[:, 3]])
+        with np.errstate(all="ignore"):
+            xy = apply_homography(h, feet)
+        share = float(np.mean(np.isfinite(xy).all(axis=1) & pitch_model.inside_pitch(xy, cfg.players_margin_m)))
+        return float(np.clip((share - 0.5) / max(1e-6, cfg.min_players_on_pitch - 0.5), 0.0, 1.0))
 
     def step(
         self,
@@ -144,28 +269,85 @@ class Calibrator:
             start, source, error = prior.image_to_pitch, "propagated", float("nan")
         else:
             start, source, error = None, "", float("nan")
+        found_now, lines_share, grass, inliers, work_h = False, 1.0, None, 1.0, None
         if cfg.auto and self._samples is not None:
-            lines = line_image(image, boxes_xyxy, self._mask_cfg)
-            fit = line_fit.refine(start, lines, self._samples, self._fit_cfg) if start is not None else None
+            # the lines are found on a smaller copy (cost goes with the pixel count); homographies
+            # move between the two through the scale (full px -> work px: diag(s, s, 1))
+            scale = min(1.0, cfg.work_rows / image.shape[0]) if cfg.work_rows > 0 else 1.0
+            to_work = np.diag([scale, scale, 1.0])
+            to_full = np.diag([1.0 / scale, 1.0 / scale, 1.0])
+            small = image
+            if scale < 1.0:
+                wh = (max(8, round(image.shape[1] * scale)), max(8, round(image.shape[0] * scale)))
+                small = cv2.resize(image, wh, interpolation=cv2.INTER_AREA)
+            small_boxes = None if boxes_xyxy is None else np.asarray(boxes_xyxy, np.float64) * scale
+            lines = line_image(small, small_boxes, self._mask_cfg)
+            lines_share = float(np.count_nonzero(lines.pitch)) / lines.pitch.size
+            grass = lines.pitch
+            work_start = None if start is None else start @ to_full
+            fit = line_fit.refine(work_start, lines, self._samples, self._fit_cfg) if start is not None else None
             if fit is not None and manual is not None:
-                moved = apply_homography(np.linalg.inv(fit.image_to_pitch), manual.pitch_m) - manual.image_px
-                if np.sqrt((moved**2).sum(axis=1)).max() > cfg.manual_tolerance_px * unit:
+                moved = apply_homography(np.linalg.inv(fit.image_to_pitch @ to_work), manual.pitch_m)
+                if np.sqrt(((moved - manual.image_px) ** 2).sum(axis=1)).max() > cfg.manual_tolerance_px * unit:
                     fit = None
             lost = last_confirmed_s is None or time_s - last_confirmed_s > cfg.lost_after_s
             due = self._last_search_s is None or abs(time_s - self._last_search_s) >= cfg.search_interval_s
             if fit is None and manual is None and lost and due:
                 self._last_search_s = time_s
                 self.stats["searches"] += 1
-                found = line_search.search(lines, self._samples, self._fit_cfg)
+                pitch_px = lines.pitch
+                found = line_search.search(
+                    lines,
+                    self._samples,
+                    self._fit_cfg,
+                    accept=lambda h: self._grass_score(h, pitch_px) >= cfg.min_confidence,
+                )
                 if found is not None:
-                    fit = found
+                    fit, found_now = found, True
             if fit is not None:
-                start, source, error = fit.image_to_pitch, "auto", fit.rms_px
+                start, source, error = fit.image_to_pitch @ to_work, "auto", fit.rms_px / scale
+                inliers = fit.inlier_fraction
+            work_h = to_full
+        self.found_now = found_now
         if start is None:
             self.stats["none"] += 1
+            self._streak, self.confidence, self.scores = 0, 0.0, {}
             return None
         self.stats[source] += 1
+        self.scores = self._confidence(
+            source, start, manual is not None, found_now, boxes_xyxy, lines_share, last_confirmed_s, time_s, size
+        )
+        if grass is not None and work_h is not None:
+            self.scores["grass"] = self._grass_score(start @ work_h, grass)
+        self.scores["lines"] = float(np.clip((inliers - (cfg.min_fit_inliers - 0.25)) / 0.25, 0.0, 1.0))
+        self.confidence = min(self.scores.values())
         return with_camera(start, error, source, size)
+
+    def _confidence(
+        self,
+        source: str,
+        h: np.ndarray,
+        anchored: bool,
+        found_now: bool,
+        boxes_xyxy: np.ndarray | None,
+        pitch_share: float,
+        last_confirmed_s: float | None,
+        time_s: float,
+        size: tuple[int, int],
+    ) -> dict[str, float]:
+        cfg = self.cfg
+        if anchored:  # the user's points vouch for the manual frame (refined or not)
+            self._streak = max(self._streak + 1, cfg.min_streak)
+        elif source == "auto":
+            self._streak = 1 if found_now else self._streak + 1
+        scores = {"agree": min(1.0, self._streak / max(1, cfg.min_streak))}
+        if source == "propagated" and cfg.auto:  # without line fits nothing could confirm it
+            age = float("inf") if last_confirmed_s is None else abs(time_s - last_confirmed_s)
+            scores["age"] = float(np.clip(1.0 - age / max(cfg.lost_after_s, 1e-6), 0.0, 1.0))
+        scores["pitch"] = 1.0 if pitch_share >= cfg.min_pitch_share else 0.0
+        scores["players"] = self._players_score(h, boxes_xyxy)
+        scores["heights"] = self._heights_score(h, boxes_xyxy, size)
+        return scores
 
     def carry(
         self, calibration: PitchCalibration | None, prev_to_cur: np.ndarray | None, backward: bool = False

@@ -24,6 +24,7 @@ Shape legend: ``L`` image lines; ``K`` hypotheses; ``P`` model points.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
 import numpy as np
 
@@ -186,8 +187,18 @@ def score_hypotheses(
     return scores
 
 
-def search(lines: LineImage, samples: ModelSamples, cfg: FitConfig) -> LineFit | None:
-    """A calibration from scratch (None when the frame shows too few lines to find one)."""
+def search(
+    lines: LineImage,
+    samples: ModelSamples,
+    cfg: FitConfig,
+    accept: Callable[[np.ndarray], bool] | None = None,
+) -> LineFit | None:
+    """A calibration from scratch (None when the frame shows too few lines to find one).
+
+    ``accept(image_to_pitch)``, when given, vetoes hypotheses and fits that fail a check the
+    lines cannot make (e.g. the frame's grass must land on the pitch); the search then goes
+    on down its ranking, so a right but lower-scored hypothesis is still refined.
+    """
     h, w = lines.mask.shape
     size = (w, h)
     found, _ = straight_lines(lines.mask)
@@ -210,9 +221,18 @@ def search(lines: LineImage, samples: ModelSamples, cfg: FitConfig) -> LineFit |
     coarse = pitch_model.sample_markings(1.0)[0]
     scores = score_hypotheses(p2i, lines, coarse, 3.0 * h / 720.0)
     best: LineFit | None = None
-    for k in np.argsort(-scores)[: cfg.search_keep]:
-        fit = refine(np.linalg.inv(p2i[k]), lines, samples, cfg)
+    tried = 0
+    for k in np.argsort(-scores):
+        if tried >= cfg.search_keep:
+            break
+        start = np.linalg.inv(p2i[k])
+        if accept is not None and not accept(start):
+            continue
+        tried += 1
+        fit = refine(start, lines, samples, cfg)
         if fit is None or fit.inlier_fraction < cfg.search_min_inlier_frac:
+            continue
+        if accept is not None and not accept(fit.image_to_pitch):
             continue
         if best is None or _quality(fit) > _quality(best):
             best = fit
