@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as _dt
 import platform
 import queue
+import sys
 import threading
 import time
 import traceback
@@ -41,7 +42,7 @@ from streamer.io.atomic import commit, partial_path, write_json
 from streamer.io.source import VideoSource, open_source, parse_input
 from streamer.progress import make_progress
 from streamer.records import Frame, Packet
-from streamer.runtime import tune_allocator
+from streamer.runtime import limit_torch_threads, tune_allocator
 from streamer.signals import sigint_ignored
 from streamer.stages import Stage, StageContext, build_stage, check_order, end_shot
 
@@ -263,12 +264,19 @@ def _build_sinks(config: Config, out_dir: Path, source: VideoSource) -> list[Sin
                     meshes=overlay["meshes"],
                     mesh_body=overlay["mesh_body"],
                     mesh_alpha=overlay["mesh_alpha"],
+                    mesh_min_height_px=float(overlay["mesh_min_height_px"]),
                     skeletons=overlay["skeletons"],
                 )
             )
         except ValueError as exc:
             raise StreamerError(f"outputs.overlay.codec: {exc}") from exc
     return sinks
+
+
+def _overlay_poses_bodies(config: Config) -> bool:
+    """Whether the overlay sink will pose body meshes in torch (on its own thread, later)."""
+    overlay = config["outputs"]["overlay"]
+    return bool(overlay["enabled"] and overlay["meshes"] and "mesh" in config["pipeline"]["stages"])
 
 
 #: shots config numbers and the ranges they must lie in
@@ -334,6 +342,8 @@ class Pipeline:
             detector = _shot_detector(config)
             prepare_output_dir(out)
             sinks = _build_sinks(config, out, source) + list(extra_sinks or [])
+            if "torch" in sys.modules or _overlay_poses_bodies(config):
+                limit_torch_threads(int(config["pipeline"]["torch_threads"]))
         except BaseException:
             source.close()
             raise
