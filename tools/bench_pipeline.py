@@ -166,7 +166,8 @@ def bare_model(clip: Path, report: dict[str, Any], tracks: dict[int, np.ndarray]
             chunk = crops[start:start + batch]
             if len(chunk) != size:
                 interp.resize_tensor_input(inp, [len(chunk), INPUT_PX, INPUT_PX, 3])
-                interp.allocate_tensors()
+                with quiet_stderr():
+                    interp.allocate_tensors()
                 size = len(chunk)
             interp.set_tensor(inp, chunk)
             interp.invoke()
