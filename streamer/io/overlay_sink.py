@@ -28,15 +28,16 @@ def _teams(packet: Packet) -> dict[int, int]:
     return {int(t): int(team) for t, team in zip(metrics.track_id, metrics.team, strict=True)}
 
 
-def draw_tracks(image: np.ndarray, packet: Packet) -> np.ndarray:
-    """A copy of ``image`` with track boxes and ids drawn in team colours (the input when none)."""
+def draw_tracks(image: np.ndarray, packet: Packet, out: np.ndarray | None = None) -> np.ndarray:
+    """A copy of ``image`` with track boxes and ids drawn in team colours (the input when none);
+    drawn into ``out`` instead when given (``image`` itself or a copy of it; returned)."""
     tracks = packet.tracks
     if tracks is None or len(tracks) == 0:
-        return image
+        return image if out is None else out
     import cv2  # only paid for when there is something to draw
 
     teams = _teams(packet)
-    canvas = image.copy()
+    canvas = image.copy() if out is None else out
     for track_id, box in zip(tracks.track_id, tracks.xyxy_px, strict=True):
         colour = TEAM_RGB.get(teams.get(int(track_id), -1), TEAM_RGB[-1])
         x1, y1, x2, y2 = (int(round(float(v))) for v in box)
@@ -179,19 +180,22 @@ class OverlaySink:
         self._t0: float | None = None
 
     def draw(self, packet: Packet) -> np.ndarray:
+        """The frame with every layer drawn: one copy of it (a 720p copy costs as much as a layer),
+        the layers drawn into that copy in turn; the packet's own image is never changed."""
         image = packet.frame.image
         if self.mesh is not None:
-            image = self.mesh(image, packet)
+            image = self.mesh(image, packet)  # a new image when it drew anything
+        canvas = image.copy() if image is packet.frame.image else image
         if self.skeletons and packet.keypoints is not None and len(packet.keypoints):
             from streamer.pose.draw import draw_skeletons
 
-            image = draw_skeletons(image, packet.keypoints, min_conf=0.3)
-        image = draw_tracks(image, packet)
+            draw_skeletons(canvas, packet.keypoints, min_conf=0.3, out=canvas)
+        draw_tracks(canvas, packet, out=canvas)
         if packet.calibration is not None or packet.metrics is not None:
             from streamer.soccer.overlay import draw_soccer_layer
 
-            image = draw_soccer_layer(image, packet)
-        return image
+            draw_soccer_layer(canvas, packet, out=canvas)
+        return canvas
 
     def write(self, packet: Packet) -> None:
         frame = packet.frame
