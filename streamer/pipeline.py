@@ -15,7 +15,7 @@ what it holds of the old shot and then restarts (``streamer.stages.end_shot``).
 Whatever ends the run — end of stream, a stream that breaks mid-way, Ctrl-C, a
 stage or sink that raises — the sinks are closed and renamed into place with
 every frame finished before the end, and ``run.json`` records the status,
-counts and per-stage wall time. A stage or sink that raises leaves
+counts and per-stage wall and CPU time (:class:`Timer`). A stage or sink that raises leaves
 ``status: failed``, its name under ``failed`` and the one-line error in
 ``run.json``, and its traceback in ``run.log``.
 """
@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as _dt
 import platform
 import queue
+import sys
 import threading
 import time
 import traceback
@@ -41,7 +42,7 @@ from streamer.io.atomic import commit, partial_path, write_json
 from streamer.io.source import VideoSource, open_source, parse_input
 from streamer.progress import make_progress
 from streamer.records import Frame, Packet
-from streamer.runtime import tune_allocator
+from streamer.runtime import limit_torch_threads, tune_allocator
 from streamer.signals import sigint_ignored
 from streamer.stages import Stage, StageContext, build_stage, check_order, end_shot
 
@@ -76,16 +77,55 @@ class Sink(Protocol):
 
 @dataclass(slots=True)
 class Timer:
-    """Accumulated wall time of one stage or sink."""
+    """Accumulated wall and CPU time of one stage or sink.
+
+    ``cpu_seconds``: for a stage, the process's CPU time while it ran less what the
+    other Python threads (decode, sinks) used meanwhile, so a model's own worker
+    threads count and the sink thread's do not (native threads other libraries start
+    on their own, e.g. FFmpeg's decoder or x264's encoder threads, still count); for a
+    sink, the sink thread's own CPU time. On a machine other processes load, CPU time
+    is what a stage costs; wall time also holds the waits for a core.
+    """
 
     seconds: float = 0.0
     calls: int = 0
     frames: int = 0
+    cpu_seconds: float = 0.0
 
     def as_dict(self) -> dict[str, float | int]:
         per_frame = 1000.0 * self.seconds / self.frames if self.frames else 0.0
+        cpu_per_frame = 1000.0 * self.cpu_seconds / self.frames if self.frames else 0.0
         return {"seconds": round(self.seconds, 4), "calls": self.calls, "frames": self.frames,
-                "ms_per_frame": round(per_frame, 3)}
+                "ms_per_frame": round(per_frame, 3), "cpu_seconds": round(self.cpu_seconds, 4),
+                "cpu_ms_per_frame": round(cpu_per_frame, 3)}
+
+
+def _other_threads_cpu_s() -> float:
+    """CPU seconds used so far by the live Python threads other than the calling one."""
+    total = 0.0
+    me = threading.get_ident()
+    for thread in threading.enumerate():
+        if thread.ident is None or thread.ident == me:
+            continue
+        try:
+            total += time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
+        except (OSError, AttributeError):  # ended meanwhile, or not a POSIX system
+            pass
+    return total
+
+
+class StageClock:
+    """CPU time of work done on the calling thread and its helper threads (see :class:`Timer`)."""
+
+    def __init__(self) -> None:
+        self._process = self._others = 0.0
+
+    def start(self) -> None:
+        self._process, self._others = time.process_time(), _other_threads_cpu_s()
+
+    def elapsed(self) -> float:
+        others = _other_threads_cpu_s() - self._others
+        return max(0.0, time.process_time() - self._process - max(0.0, others))
 
 
 @dataclass(slots=True)
@@ -122,7 +162,7 @@ class SinkWorker:
                 continue  # keep draining so the producer never blocks
             for sink in self.sinks:
                 timer = self.timers[sink.name]
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.thread_time()
                 try:
                     for packet in item:
                         sink.write(packet)
@@ -130,6 +170,7 @@ class SinkWorker:
                     self.error, self.failed_sink = exc, sink.name
                     break
                 timer.seconds += time.perf_counter() - t0
+                timer.cpu_seconds += time.thread_time() - c0
                 timer.calls += 1
                 timer.frames += len(item)
 
@@ -223,12 +264,19 @@ def _build_sinks(config: Config, out_dir: Path, source: VideoSource) -> list[Sin
                     meshes=overlay["meshes"],
                     mesh_body=overlay["mesh_body"],
                     mesh_alpha=overlay["mesh_alpha"],
+                    mesh_min_height_px=float(overlay["mesh_min_height_px"]),
                     skeletons=overlay["skeletons"],
                 )
             )
         except ValueError as exc:
             raise StreamerError(f"outputs.overlay.codec: {exc}") from exc
     return sinks
+
+
+def _overlay_poses_bodies(config: Config) -> bool:
+    """Whether the overlay sink will pose body meshes in torch (on its own thread, later)."""
+    overlay = config["outputs"]["overlay"]
+    return bool(overlay["enabled"] and overlay["meshes"] and "mesh" in config["pipeline"]["stages"])
 
 
 #: shots config numbers and the ranges they must lie in
@@ -286,7 +334,7 @@ class Pipeline:
         config = self.config
         tune_allocator()
         started = _dt.datetime.now(_dt.UTC)
-        t_start = time.perf_counter()
+        t_start, cpu_start = time.perf_counter(), time.process_time()
         source = open_source(input_uri, config["source"])
         try:
             out = Path(out_dir) if out_dir else default_out_dir(input_uri)
@@ -294,6 +342,8 @@ class Pipeline:
             detector = _shot_detector(config)
             prepare_output_dir(out)
             sinks = _build_sinks(config, out, source) + list(extra_sinks or [])
+            if "torch" in sys.modules or _overlay_poses_bodies(config):
+                limit_torch_threads(int(config["pipeline"]["torch_threads"]))
         except BaseException:
             source.close()
             raise
@@ -304,11 +354,12 @@ class Pipeline:
         progress = make_progress(config["progress"], parse_input(input_uri).stem, total)
         worker = SinkWorker(sinks)
         stage_timers = {s.name: Timer() for s in stages}
+        clock = StageClock()
         window_size = max(1, int(config["pipeline"]["window"]))
         live = source.info.live
         processed = 0
         status, exit_code, error = "completed", EXIT_OK, ""
-        shot_timer = Timer()
+        shot_timer, shot_clock = Timer(), StageClock()
         first_shot: list[dict[str, Any]] = []  # without a detector: the one shot, from the first frame
 
         def run_stages(packets: list[Packet], final: bool = False, shot_end: bool = False) -> None:
@@ -316,6 +367,7 @@ class Pipeline:
             for stage in stages:
                 timer = stage_timers[stage.name]
                 t0 = time.perf_counter()
+                clock.start()
                 n_in = len(packets)
                 try:
                     packets = stage.process(packets) if packets else []
@@ -326,6 +378,7 @@ class Pipeline:
                 except Exception as exc:
                     raise Failure("stage", stage.name, exc) from exc
                 timer.seconds += time.perf_counter() - t0
+                timer.cpu_seconds += clock.elapsed()
                 timer.calls += 1
                 timer.frames += n_in
             worker.put(packets)
@@ -362,6 +415,7 @@ class Pipeline:
                         first_shot.append({"shot": 0, "first_frame": frame.index, "time_s": round(frame.time_s, 4)})
                     add(Packet(frame))
                 return
+            shot_clock.start()
             try:
                 if frame is not None:
                     waiting[frame.index] = Packet(frame)
@@ -371,6 +425,7 @@ class Pipeline:
             except Exception as exc:
                 raise Failure("stage", "shots", exc) from exc
             shot_timer.seconds += time.perf_counter() - t0
+            shot_timer.cpu_seconds += shot_clock.elapsed()
             shot_timer.calls += 1
             shot_timer.frames += frame is not None
             for frame_index, shot in decided:
@@ -424,6 +479,7 @@ class Pipeline:
             ),
             "started_at": started.isoformat(timespec="seconds"),
             "wall_s": round(wall, 3),
+            "cpu_s": round(time.process_time() - cpu_start, 3),  # all threads of the process
             "fps": round(processed / wall, 2) if wall > 0 else 0.0,
             "counts": {
                 "frames_decoded": stats.decoded,

@@ -131,3 +131,43 @@ def test_overlay_mesh_layer_draws_the_body_where_its_joints_project():
     assert (uv[:, 1] >= v0 - 2).all() and (uv[:, 1] <= v1 + 2).all()
     head, ankle = uv[15], uv[7]
     assert head[1] < ankle[1]  # upright in the image: y down, global_orient = pi about x
+
+
+def test_overlay_meshes_in_windows_match_one_full_frame_render():
+    """Overlapping and separate bodies: per-window rendering gives the full-frame render's pixels."""
+    from streamer.io.overlay_sink import MeshLayer, render_in_windows
+    from streamer.render.camera import PinholeCamera
+    from streamer.render.mesh_renderer import MeshInstance, render_meshes
+
+    image = np.random.default_rng(0).integers(0, 255, (480, 640, 3), np.uint8)
+    transl = np.array([[0.0, 0.0, 6.0], [0.3, 0.1, 7.0], [-2.0, 0.0, 8.0], [2.5, 0.5, 30.0]], np.float32)
+    model = MeshLayer("convex")._body()
+    with torch.no_grad():
+        vertices = model(global_orient=torch.tensor([[np.pi, 0, 0]] * 4, dtype=torch.float32),
+                         transl=torch.from_numpy(transl)).vertices.numpy().astype(np.float64)
+    meshes = [MeshInstance(v, np.asarray(model.faces), np.array([200, 80, 80], np.uint8), i + 1)
+              for i, v in enumerate(vertices)]
+    full = render_meshes(PinholeCamera(K.astype(np.float64), np.eye(3), np.zeros(3), 640, 480), meshes, image,
+                         alpha=0.7).image
+    windowed = render_in_windows(image, K.astype(np.float64), meshes, 0.7)
+    assert (full != image).any(axis=2).sum() > 1000
+    np.testing.assert_array_equal(windowed, full)
+
+
+def test_overlay_mesh_layer_skips_players_below_the_height_limit():
+    from streamer.io.overlay_sink import MeshLayer
+
+    image = np.zeros((480, 640, 3), np.uint8)
+    body = BodyParams(
+        np.array([1, 2]), np.zeros((2, 10), np.float32), np.array([[np.pi, 0, 0]] * 2, np.float32),
+        np.zeros((2, 21, 3), np.float32), np.array([[-1.0, 0.0, 5.0], [1.0, 0.0, 5.0]], np.float32), K,
+        np.ones((2, 22), np.float32), body_model="mannequin",
+    )
+    tracks = Tracks(np.array([1, 2]), np.array([[0, 0, 50, 30], [300, 100, 400, 400]], np.float32),
+                    np.ones(2, np.float32))
+    packet = Packet(Frame(0, 0, 0.0, image), tracks=tracks, body=body)
+    all_drawn = MeshLayer("convex", alpha=1.0)(image, packet).any(axis=2)
+    tall_only = MeshLayer("convex", alpha=1.0, min_height_px=40)(image, packet).any(axis=2)
+    cols = np.flatnonzero(all_drawn.any(axis=0))
+    assert cols.min() < 320 < cols.max()  # both bodies drawn
+    assert tall_only.sum() > 500 and not tall_only[:, :320].any()  # the 30 px tall player gets none

@@ -28,15 +28,16 @@ def _teams(packet: Packet) -> dict[int, int]:
     return {int(t): int(team) for t, team in zip(metrics.track_id, metrics.team, strict=True)}
 
 
-def draw_tracks(image: np.ndarray, packet: Packet) -> np.ndarray:
-    """A copy of ``image`` with track boxes and ids drawn in team colours (the input when none)."""
+def draw_tracks(image: np.ndarray, packet: Packet, out: np.ndarray | None = None) -> np.ndarray:
+    """A copy of ``image`` with track boxes and ids drawn in team colours (the input when none);
+    drawn into ``out`` instead when given (``image`` itself or a copy of it; returned)."""
     tracks = packet.tracks
     if tracks is None or len(tracks) == 0:
-        return image
+        return image if out is None else out
     import cv2  # only paid for when there is something to draw
 
     teams = _teams(packet)
-    canvas = image.copy()
+    canvas = image.copy() if out is None else out
     for track_id, box in zip(tracks.track_id, tracks.xyxy_px, strict=True):
         colour = TEAM_RGB.get(teams.get(int(track_id), -1), TEAM_RGB[-1])
         x1, y1, x2, y2 = (int(round(float(v))) for v in box)
@@ -49,14 +50,22 @@ def draw_tracks(image: np.ndarray, packet: Packet) -> np.ndarray:
 class MeshLayer:
     """Poses a light body model with each player's parameters and renders it over the frame.
 
+    Only players whose track box is at least ``min_height_px`` tall get a mesh (a body a
+    few dozen pixels tall reads better as its skeleton, and posing and rasterising it
+    is most of the overlay's cost on a broadcast frame). Each group of overlapping
+    bodies is rasterised in its own window of the frame, not over the whole frame: the
+    same pixels, without full-frame depth and index buffers per frame.
+
     Args:
         body: ``convex`` (mannequin hulls, fastest), ``wooden`` (detailed mannequin) or
             ``smplx`` (the user's SMPL-X model; slow with many players).
         alpha: mesh opacity.
+        min_height_px: smallest track box height (pixels) that gets a mesh; 0 = all.
     """
 
-    def __init__(self, body: str = "convex", alpha: float = 0.7, lod: int = 1) -> None:
+    def __init__(self, body: str = "convex", alpha: float = 0.7, lod: int = 1, min_height_px: float = 0.0) -> None:
         self.body_name, self.alpha, self.lod = body, alpha, lod
+        self.min_height_px = float(min_height_px)
         self._model: Any = None
 
     def _body(self) -> Any:
@@ -71,32 +80,91 @@ class MeshLayer:
                                               mannequin_lod=self.lod if kind == "convex" else None)
         return self._model
 
+    def _big_enough(self, packet: Packet) -> np.ndarray:
+        """Rows of ``packet.body`` to draw: those whose track box is tall enough (all without tracks)."""
+        body, tracks = packet.body, packet.tracks
+        assert body is not None
+        if self.min_height_px <= 0 or tracks is None:
+            return np.arange(len(body))
+        height = dict(zip(tracks.track_id.tolist(), (tracks.xyxy_px[:, 3] - tracks.xyxy_px[:, 1]).tolist(),
+                          strict=True))
+        return np.array([i for i, t in enumerate(body.track_id.tolist())
+                         if height.get(t, np.inf) >= self.min_height_px], np.int64)
+
     def __call__(self, image: np.ndarray, packet: Packet) -> np.ndarray:
         body = packet.body
         if body is None or len(body) == 0:
             return image
+        rows = self._big_enough(packet)
+        if not len(rows):
+            return image
         import torch
 
-        from streamer.render.camera import PinholeCamera
-        from streamer.render.mesh_renderer import MeshInstance, render_meshes
+        from streamer.render.mesh_renderer import MeshInstance
 
         model = self._body()
         with torch.no_grad():
             vertices = model(
-                betas=torch.from_numpy(body.betas), global_orient=torch.from_numpy(body.global_orient),
-                body_pose=torch.from_numpy(body.body_pose), transl=torch.from_numpy(body.transl),
+                betas=torch.from_numpy(body.betas[rows]), global_orient=torch.from_numpy(body.global_orient[rows]),
+                body_pose=torch.from_numpy(body.body_pose[rows]), transl=torch.from_numpy(body.transl[rows]),
             ).vertices.numpy()
         teams = _teams(packet)
         faces = np.asarray(model.faces)
         meshes = [
-            MeshInstance(vertices[i].astype(np.float64), faces,
-                         np.asarray(TEAM_MESH_RGB.get(teams.get(int(t), -1), TEAM_MESH_RGB[-1]), np.uint8), i + 1)
-            for i, t in enumerate(body.track_id)
-            if np.isfinite(vertices[i]).all() and (vertices[i][:, 2] > 0.1).all()
+            MeshInstance(vertices[k].astype(np.float64), faces,
+                         np.asarray(TEAM_MESH_RGB.get(teams.get(int(t), -1), TEAM_MESH_RGB[-1]), np.uint8), k + 1)
+            for k, t in enumerate(body.track_id[rows])
+            if np.isfinite(vertices[k]).all() and (vertices[k][:, 2] > 0.1).all()
         ]
-        height, width = image.shape[:2]
-        camera = PinholeCamera(body.cam_K.astype(np.float64), np.eye(3), np.zeros(3), width, height)
-        return render_meshes(camera, meshes, image, alpha=self.alpha).image
+        return render_in_windows(image, body.cam_K.astype(np.float64), meshes, self.alpha)
+
+
+def mesh_windows(K: np.ndarray, meshes: list, width: int, height: int) -> list[tuple[list[int], tuple[int, ...]]]:
+    """Groups of overlapping meshes and the frame window (x0, y0, x1, y1) each group covers.
+
+    Meshes are camera-frame vertices in front of the camera; a window holds every pixel
+    the projected vertices could touch (one pixel of margin), clipped to the frame.
+    Meshes whose windows overlap share one (they may hide each other).
+    """
+    boxes = []
+    for mesh in meshes:
+        uv = mesh.vertices @ K.T
+        uv = uv[:, :2] / uv[:, 2:]
+        lo, hi = np.floor(uv.min(axis=0)) - 1, np.ceil(uv.max(axis=0)) + 1
+        boxes.append([max(0, int(lo[0])), max(0, int(lo[1])), min(width, int(hi[0])), min(height, int(hi[1]))])
+    groups = [([i], box) for i, box in enumerate(boxes) if box[2] > box[0] and box[3] > box[1]]
+    merged = True
+    while merged:  # a few dozen boxes at most: merge pairs until none overlap
+        merged = False
+        for a in range(len(groups)):
+            for b in range(a + 1, len(groups)):
+                (ia, ba), (ib, bb) = groups[a], groups[b]
+                if ba[0] < bb[2] and bb[0] < ba[2] and ba[1] < bb[3] and bb[1] < ba[3]:
+                    box = [min(ba[0], bb[0]), min(ba[1], bb[1]), max(ba[2], bb[2]), max(ba[3], bb[3])]
+                    groups[a] = (ia + ib, box)
+                    del groups[b]
+                    merged = True
+                    break
+            if merged:
+                break
+    return [(idx, tuple(box)) for idx, box in groups]
+
+
+def render_in_windows(image: np.ndarray, K: np.ndarray, meshes: list, alpha: float) -> np.ndarray:
+    """``image`` with camera-frame ``meshes`` rendered over it, each overlapping group in its own window."""
+    from streamer.render.camera import PinholeCamera
+    from streamer.render.mesh_renderer import render_meshes
+
+    height, width = image.shape[:2]
+    out = image.copy()
+    for group, (x0, y0, x1, y1) in mesh_windows(K, meshes, width, height):
+        shifted = K.copy()
+        shifted[0, 2] -= x0  # the window's pixel (c, r) is the frame's (c + x0, r + y0)
+        shifted[1, 2] -= y0
+        camera = PinholeCamera(shifted, np.eye(3), np.zeros(3), x1 - x0, y1 - y0)
+        window = np.ascontiguousarray(out[y0:y1, x0:x1])
+        out[y0:y1, x0:x1] = render_meshes(camera, [meshes[i] for i in group], window, alpha=alpha).image
+    return out
 
 
 class OverlaySink:
@@ -105,26 +173,29 @@ class OverlaySink:
     name = "overlay"
 
     def __init__(self, path: str | Path, writer_kwargs: dict, *, meshes: bool = True, mesh_body: str = "convex",
-                 mesh_alpha: float = 0.7, skeletons: bool = True) -> None:
+                 mesh_alpha: float = 0.7, skeletons: bool = True, mesh_min_height_px: float = 0.0) -> None:
         self.writer = VideoWriter(path, **writer_kwargs)
-        self.mesh = MeshLayer(mesh_body, mesh_alpha) if meshes else None
+        self.mesh = MeshLayer(mesh_body, mesh_alpha, min_height_px=mesh_min_height_px) if meshes else None
         self.skeletons = skeletons
         self._t0: float | None = None
 
     def draw(self, packet: Packet) -> np.ndarray:
+        """The frame with every layer drawn: one copy of it (a 720p copy costs as much as a layer),
+        the layers drawn into that copy in turn; the packet's own image is never changed."""
         image = packet.frame.image
         if self.mesh is not None:
-            image = self.mesh(image, packet)
+            image = self.mesh(image, packet)  # a new image when it drew anything
+        canvas = image.copy() if image is packet.frame.image else image
         if self.skeletons and packet.keypoints is not None and len(packet.keypoints):
             from streamer.pose.draw import draw_skeletons
 
-            image = draw_skeletons(image, packet.keypoints, min_conf=0.3)
-        image = draw_tracks(image, packet)
+            draw_skeletons(canvas, packet.keypoints, min_conf=0.3, out=canvas)
+        draw_tracks(canvas, packet, out=canvas)
         if packet.calibration is not None or packet.metrics is not None:
             from streamer.soccer.overlay import draw_soccer_layer
 
-            image = draw_soccer_layer(image, packet)
-        return image
+            draw_soccer_layer(canvas, packet, out=canvas)
+        return canvas
 
     def write(self, packet: Packet) -> None:
         frame = packet.frame

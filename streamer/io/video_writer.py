@@ -62,7 +62,7 @@ class VideoWriter:
         time_base: Fraction | None = None,
         codec: str = "auto",
         crf: int = 23,
-        preset: str = "veryfast",
+        preset: str = "superfast",
         max_height: int = 0,
     ) -> None:
         self.path = Path(path)

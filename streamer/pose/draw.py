@@ -25,13 +25,15 @@ def _side_colour(name_a: str, name_b: str) -> tuple[int, int, int]:
 
 
 def draw_skeletons(
-    image: np.ndarray, keypoints: Keypoints, *, min_conf: float = 0.0, thickness: int = 1
+    image: np.ndarray, keypoints: Keypoints, *, min_conf: float = 0.0, thickness: int = 1,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """A copy of ``image`` (H, W, 3) uint8 with each row's skeleton drawn.
+    """A copy of ``image`` (H, W, 3) uint8 with each row's skeleton drawn (into ``out`` when given:
+    ``image`` itself or a copy of it, returned).
 
     Edges whose two ends both have ``conf >= min_conf`` are drawn; so are those ends.
     """
-    canvas = image.copy()
+    canvas = image.copy() if out is None else out
     if len(keypoints) == 0:
         return canvas
     layout = get_layout(keypoints.layout)

@@ -29,6 +29,15 @@ def _dense(points_m: np.ndarray, step_m: float = 1.0) -> np.ndarray:
     return np.linspace(points_m[0], points_m[1], n)
 
 
+_DENSE_MARKINGS: list[np.ndarray] = []  # the pitch markings resampled by _dense, made once
+
+
+def _dense_markings() -> list[np.ndarray]:
+    if not _DENSE_MARKINGS:
+        _DENSE_MARKINGS.extend(_dense(mark.points_m) for mark in pitch_model.markings())
+    return _DENSE_MARKINGS
+
+
 def draw_pitch_lines(
     canvas: np.ndarray, calibration: PitchCalibration, colour: tuple[int, int, int] = _LINE_RGB
 ) -> None:
@@ -36,8 +45,7 @@ def draw_pitch_lines(
     h, w = canvas.shape[:2]
     pitch_to_image = np.linalg.inv(calibration.image_to_pitch)
     front = np.sign(pitch_to_image[2, 2]) or 1.0
-    for mark in pitch_model.markings():
-        pts_m = _dense(mark.points_m)
+    for pts_m in _dense_markings():
         # only points in front of the camera: the third homogeneous coordinate keeps its sign
         depth = pts_m @ pitch_to_image[2, :2] + pitch_to_image[2, 2]
         uv = apply_homography(pitch_to_image, pts_m)
@@ -60,7 +68,8 @@ def draw_minimap(canvas: np.ndarray, pitch_xy_m: np.ndarray, team: np.ndarray) -
     if x0 + mw >= w or y0 + mh >= h:
         return
     roi = canvas[y0 : y0 + mh, x0 : x0 + mw]
-    roi[:] = (0.5 * roi + 0.5 * np.array([30, 110, 40])).astype(np.uint8)
+    # half grass green: (pixel + green) / 2 rounded down, in integers
+    roi[:] = (roi.astype(np.uint16) + np.array([30, 110, 40], np.uint16)) >> 1
 
     def to_map(p: np.ndarray) -> np.ndarray:
         return np.column_stack(
@@ -80,12 +89,13 @@ def draw_minimap(canvas: np.ndarray, pitch_xy_m: np.ndarray, team: np.ndarray) -
             cv2.circle(roi, (int(round(u)), int(round(v))), 3, colour, -1, cv2.LINE_AA)
 
 
-def draw_soccer_layer(image: np.ndarray, packet: Packet) -> np.ndarray:
-    """``image`` (H, W, 3) RGB with pitch lines, speeds and a minimap (the input when there are none)."""
+def draw_soccer_layer(image: np.ndarray, packet: Packet, out: np.ndarray | None = None) -> np.ndarray:
+    """``image`` (H, W, 3) RGB with pitch lines, speeds and a minimap (the input when there are none);
+    drawn into ``out`` instead when given (``image`` itself or a copy of it; returned)."""
     calibration, tracks, metrics = packet.calibration, packet.tracks, packet.metrics
     if calibration is None and metrics is None:
-        return image
-    canvas = image.copy()
+        return image if out is None else out
+    canvas = image.copy() if out is None else out
     if calibration is not None:
         draw_pitch_lines(canvas, calibration)
     if metrics is None or tracks is None or len(metrics) == 0:

@@ -85,6 +85,13 @@ def torso_quads(
     return quads
 
 
+def _median_rows(values: np.ndarray) -> np.ndarray:
+    """``np.median(values, axis=0)`` of (P, 3) float32 rows without its per-call overhead."""
+    ordered = np.sort(values, axis=0)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
 def jersey_colours(
     image: np.ndarray, boxes_xyxy: np.ndarray, quads: np.ndarray, cfg: TeamConfig
 ) -> np.ndarray:
@@ -97,6 +104,8 @@ def jersey_colours(
     """
     h, w = image.shape[:2]
     out = np.full((len(boxes_xyxy), 3), np.nan, np.float32)
+    rows: list[int] = []
+    parts: list[np.ndarray] = []  # per player: its ring pixels, then its torso pixels (uint8 RGB)
     for i, (box, quad) in enumerate(zip(np.asarray(boxes_xyxy, np.float64), quads, strict=True)):
         x1, y1, x2, y2 = box
         bw, bh = max(x2 - x1, 1.0), max(y2 - y1, 1.0)
@@ -106,20 +115,27 @@ def jersey_colours(
         if ox2 - ox1 < 2 or oy2 - oy1 < 2:
             continue
         patch = image[oy1:oy2, ox1:ox2]
-        lab = _to_lab(patch)
         inner = np.zeros(patch.shape[:2], bool)
         inner[
             int(max(0, y1 - oy1)) : int(np.ceil(y2 - oy1)), int(max(0, x1 - ox1)) : int(np.ceil(x2 - ox1))
         ] = True
-        ring = lab[~inner]
-        grass = np.median(ring, axis=0) if len(ring) >= 8 else None
         torso = np.zeros(patch.shape[:2], np.uint8)
         cv2.fillConvexPoly(torso, np.rint(quad - [ox1, oy1]).astype(np.int32), 1)
-        pixels = lab[torso > 0]
+        rows.append(i)
+        parts += [patch[~inner], patch[torso > 0]]
+    if not rows:
+        return out
+    # one colour conversion for every player's pixels (per-pixel, so the same values as per patch)
+    lab = _to_lab(np.concatenate(parts))
+    ends = np.cumsum([len(part) for part in parts])
+    for k, i in enumerate(rows):
+        ring = lab[ends[2 * k] - len(parts[2 * k]) : ends[2 * k]]
+        pixels = lab[ends[2 * k + 1] - len(parts[2 * k + 1]) : ends[2 * k + 1]]
+        grass = _median_rows(ring) if len(ring) >= 8 else None
         if grass is not None and len(pixels):
             pixels = pixels[np.linalg.norm(pixels - grass, axis=1) >= cfg.grass_delta_e]
         if len(pixels) >= cfg.min_pixels:
-            out[i] = np.median(pixels, axis=0)
+            out[i] = _median_rows(pixels)
     return out
 
 

@@ -216,20 +216,37 @@ class SoccerStage:
         return angle_rows, body_rows
 
     # -- per frame, on release -----------------------------------------------------
-    def _finish(self, item: _Pending) -> Packet:
+    def _speeds(self, items: list[_Pending]) -> dict[int, tuple[np.ndarray, kinematics.SpeedSeries]]:
+        """Per track id in ``items``: sample times and the speed series covering all their frames.
+
+        One series per track for a whole batch of released frames: a series cut to
+        [first - reach, last + reach] gives every frame in between exactly the speed the
+        whole series gives it (:func:`streamer.soccer.kinematics.reach_s`), so this equals
+        one fit per frame at a fraction of the cost. Causal: each frame from its past alone
+        (a later jolt must not reach back), so one series per frame.
+        """
+        times = [item.packet.frame.time_s for item in items]
+        reach = kinematics.reach_s(self.kin)
+        lo, hi = min(times) - reach, (max(times) if self.cfg.causal else max(times) + reach)
+        ids = {int(t) for item in items if item.packet.tracks is not None for t in item.packet.tracks.track_id}
+        out = {}
+        for tid in ids:
+            t, xy = self.history[tid].window(lo, hi)
+            if len(t) >= 3:
+                out[tid] = (t, kinematics.speed_series(t, xy, self.kin, causal=self.cfg.causal))
+        return out
+
+    def _finish(self, item: _Pending, speeds: dict[int, tuple[np.ndarray, kinematics.SpeedSeries]]) -> Packet:
         packet = item.packet
         tracks = packet.tracks if packet.tracks is not None else Tracks.empty()  # checked on arrival
-        t0, reach = packet.frame.time_s, kinematics.reach_s(self.kin)
+        t0 = packet.frame.time_s
         speed = np.full(len(tracks), np.nan, np.float32)
         flags = item.flags.copy()
-        # every sample that can change this frame's speed (the whole series gives the same);
-        # causal: only the past, so the speed is the fit's value at the window's newest end
-        ahead = 0.0 if self.cfg.causal else reach
         for i, tid in enumerate(tracks.track_id):
-            t, xy = self.history[int(tid)].window(t0 - reach, t0 + ahead)
-            if len(t) < 3:
+            found = speeds.get(int(tid))
+            if found is None:
                 continue
-            series = kinematics.speed_series(t, xy, self.kin, causal=self.cfg.causal)
+            t, series = found
             k = int(np.searchsorted(t, t0))
             if k < len(t) and t[k] == t0:
                 speed[i] = series.speed_mps[k]
@@ -246,7 +263,7 @@ class SoccerStage:
         return packet.replace(metrics=metrics)
 
     def _release(self, final: bool) -> list[Packet]:
-        out = []
+        ready: list[_Pending] = []
         while self._pending:
             t = self._pending[0].packet.frame.time_s
             future_known = final or self.cfg.causal or t <= self._newest_time - kinematics.reach_s(self.kin) + 1e-9
@@ -254,8 +271,13 @@ class SoccerStage:
             warm = final or self.cfg.causal or self.teams.ready or waited > self.cfg.team_warmup_s
             if not (future_known and warm):
                 break
-            out.append(self._finish(self._pending.popleft()))
-        return out
+            ready.append(self._pending.popleft())
+        if not ready:
+            return []
+        if self.cfg.causal:
+            return [self._finish(item, self._speeds([item])) for item in ready]
+        speeds = self._speeds(ready)
+        return [self._finish(item, speeds) for item in ready]
 
     def process(self, packets: list[Packet]) -> list[Packet]:
         for packet in packets:
