@@ -109,5 +109,6 @@ def draw_soccer_layer(image: np.ndarray, packet: Packet, out: np.ndarray | None 
         x2, y2 = int(round(float(box[2]))), int(round(float(box[3])))
         cv2.putText(canvas, f"{metrics.speed_mps[j]:.1f}", (x2 + 2, y2), cv2.FONT_HERSHEY_SIMPLEX, 0.32,
                     colour, 1, cv2.LINE_AA)  # fmt: skip
-    draw_minimap(canvas, metrics.pitch_xy_m.astype(np.float64), metrics.team)
+    if calibration is not None:  # uncalibrated: no position to show, no empty map over the picture
+        draw_minimap(canvas, metrics.pitch_xy_m.astype(np.float64), metrics.team)
     return canvas
