@@ -270,6 +270,10 @@ class Pipeline:
             stages = self._build_stages(source, out)  # a config error leaves no folder behind
             prepare_output_dir(out)
             sinks = _build_sinks(config, out, source) + list(extra_sinks or [])
+            from streamer.io import identity_sink
+
+            identity = identity_sink.build(config, source.info.live)  # file runs: final player ids
+            sinks += [identity] if identity is not None else []
         except BaseException:
             source.close()
             raise
@@ -334,6 +338,12 @@ class Pipeline:
                 progress.close()
         if failure is None and worker.error is not None:
             failure = Failure("sink", worker.failed_sink, worker.error)
+        identity_report: dict[str, Any] = {}
+        if identity is not None and failure is None and status != "interrupted":
+            try:  # after every sink has closed: link tracklets, rewrite the outputs under final ids
+                identity_report = identity.finish(out, stages)
+            except Exception as exc:
+                failure = Failure("sink", identity.name, exc)
         failed: dict[str, str] = {}
         if failure is not None:
             failed = {failure.kind: failure.name}
@@ -373,6 +383,7 @@ class Pipeline:
                 "stages": {name: t.as_dict() for name, t in stage_timers.items()},
                 "sinks": {name: t.as_dict() for name, t in worker.timers.items()},
             },
+            "identity": identity_report,
             "stop_reason": stats.stop_reason,
             "config": config,
             "config_sha256": config_digest(config),
