@@ -273,7 +273,9 @@ class Pipeline:
             from streamer.io import identity_sink
 
             identity = identity_sink.build(config, source.info.live)  # file runs: final player ids
-            sinks += [identity] if identity is not None else []
+            if identity is not None:
+                identity.take_report(stages)  # the soccer report is written once, with final ids
+                sinks.append(identity)
         except BaseException:
             source.close()
             raise

@@ -121,7 +121,8 @@ def test_relabel_rewrites_csvs_and_merges_player_files(tmp_path):
     col.observe(0, 0.0, np.array([1, 3]), np.zeros((2, 4)), np.ones(2), teams=np.array([0, 0]))
     done = relabel_outputs(tmp_path, {1: 1, 2: 2, 3: 1}, list(col.tracklets.values()))
     assert done == ["tracks.csv", "players"]
-    rows = list(csv.DictReader(open(tmp_path / "tracks.csv")))
+    with open(tmp_path / "tracks.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
     assert [(r["player_id"], r["tracklet_id"], r["team"]) for r in rows] == [("1", "1", "0"), ("2", "2", "1"),
                                                                             ("1", "3", "0")]
     assert sorted(p.name for p in players.iterdir()) == ["player_1.npz", "player_2.npz"]
@@ -136,9 +137,9 @@ def test_pipeline_runs_the_pass_on_files_only(clip, tmp_path):
     cfg = load_config(overrides=["pipeline.stages=[]", "outputs.overlay.enabled=false", "progress=off"])
     report = Pipeline(cfg).run(str(clip.path), tmp_path / "file").report
     assert report["status"] == "completed" and "tracks.csv" in report["identity"]["rewritten"]
-    assert open(tmp_path / "file" / "tracks.csv").readline().strip().endswith(",tracklet_id")
+    assert (tmp_path / "file" / "tracks.csv").read_text().splitlines()[0].endswith(",tracklet_id")
     off = load_config(overrides=["pipeline.stages=[]", "outputs.overlay.enabled=false", "progress=off",
                                  "identity.enabled=false"])
     report = Pipeline(off).run(str(clip.path), tmp_path / "off").report
     assert report["identity"] == {}
-    assert "tracklet_id" not in open(tmp_path / "off" / "tracks.csv").readline()
+    assert "tracklet_id" not in (tmp_path / "off" / "tracks.csv").read_text().splitlines()[0]

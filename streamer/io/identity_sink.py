@@ -32,6 +32,14 @@ class IdentitySink:
     def __init__(self, config: IdentityConfig) -> None:
         self.config = config
         self.collector = TrackletCollector()
+        self._report_dir: Path | None = None
+
+    def take_report(self, stages: list[Any]) -> None:
+        """Write the soccer report once, under the final ids: the soccer stage skips its own
+        end-of-stream report (its ``out_dir`` is cleared) and :meth:`finish` writes it."""
+        for stage in stages:
+            if getattr(stage, "name", "") == "soccer" and getattr(stage, "out_dir", None) is not None:
+                self._report_dir, stage.out_dir = stage.out_dir, None
 
     def write(self, packet: Packet) -> None:
         tracks = packet.tracks
@@ -77,7 +85,7 @@ class IdentitySink:
         tracklets = list(self.collector.tracklets.values())
         final, links = link_tracklets(tracklets, self.config)
         soccer = next((s for s in stages if getattr(s, "name", "") == "soccer"), None)
-        written = relabel_outputs(Path(out_dir), final, tracklets, soccer)
+        written = relabel_outputs(Path(out_dir), final, tracklets, soccer if self._report_dir else None)
         reentries = sum(link.gap_s > self.config.reentry_gap_s for link in links)
         return {
             "tracklets": len(tracklets),
