@@ -186,67 +186,88 @@ class Link:
     cost: float
 
 
-@dataclass(frozen=True, slots=True)
-class _Ends:
-    """A tracklet's end states, computed once: (position, velocity, units per metre) per end,
-    in the image (reference pixels) and on the pitch (None when that end has no pitch point)."""
+class _Table:
+    """The tracklets' end states as arrays (one row per tracklet), for vectorised link costs."""
 
-    tail_img: tuple[np.ndarray, np.ndarray, float]
-    head_img: tuple[np.ndarray, np.ndarray, float]
-    tail_pitch: tuple[np.ndarray, np.ndarray, float] | None
-    head_pitch: tuple[np.ndarray, np.ndarray, float] | None
-    kit_sqrt: np.ndarray | None  # sqrt of the normalised kit histogram (Hellinger)
+    def __init__(self, items: list[Tracklet]) -> None:
+        n = len(items)
+        nan2 = np.full((n, 2), np.nan)
+        self.ok = np.array([bool(t.head and t.tail) for t in items], bool)
+        self.shot = np.array([t.shot for t in items], np.int64)
+        self.first_frame = np.array([t.first_frame for t in items], np.int64)
+        self.last_frame = np.array([t.last_frame for t in items], np.int64)
+        self.first_time = np.array([t.first_time for t in items], np.float64)
+        self.last_time = np.array([t.last_time for t in items], np.float64)
+        self.team = np.array([t.team for t in items], np.int64)
+        self.tail_img, self.tail_vel, self.head_img = nan2.copy(), np.zeros((n, 2)), nan2.copy()
+        self.tail_pitch, self.tail_pitch_vel, self.head_pitch = nan2.copy(), np.zeros((n, 2)), nan2.copy()
+        self.tail_scale, self.head_scale = np.ones(n), np.ones(n)
+        self.kit = np.zeros((n, DIM))  # sqrt of the normalised histogram; zeros = no kit
+        self.betas = np.full((n, 10), np.nan)
+        for k, t in enumerate(items):
+            if not self.ok[k]:
+                continue
+            self.tail_img[k], self.tail_vel[k], self.tail_scale[k] = _end_state(t.tail, True, False)
+            self.head_img[k], _, self.head_scale[k] = _end_state(t.head, False, False)
+            if _has_pitch(t.tail):
+                self.tail_pitch[k], self.tail_pitch_vel[k], _ = _end_state(t.tail, True, True)
+            if _has_pitch(t.head):
+                self.head_pitch[k] = _end_state(t.head, False, True)[0]
+            if t.kit_n and t.kit.sum() > 0:
+                self.kit[k] = np.sqrt(t.kit)
+            betas = t.betas
+            if betas is not None and len(betas) == self.betas.shape[1]:
+                self.betas[k] = betas
+        self.has_kit = self.kit.sum(axis=1) > 0
 
-    @classmethod
-    def of(cls, t: Tracklet) -> _Ends:
-        return cls(
-            _end_state(t.tail, True, False), _end_state(t.head, False, False),
-            _end_state(t.tail, True, True) if _has_pitch(t.tail) else None,
-            _end_state(t.head, False, True) if _has_pitch(t.head) else None,
-            np.sqrt(t.kit) if t.kit_n and t.kit.sum() > 0 else None,
-        )
+    def costs(self, i: int, js: np.ndarray, cfg: IdentityConfig) -> np.ndarray:
+        """Costs of each tracklet ``js`` continuing tracklet ``i`` (inf where impossible)."""
+        gap = self.first_time[js] - self.last_time[i]
+        bad = (~self.ok[js] | ~self.ok[i] | (self.shot[js] != self.shot[i])
+               | (self.first_frame[js] <= self.last_frame[i]) | (gap <= 0) | (gap > cfg.max_gap_s))
+        bad |= (self.team[i] >= 0) & (self.team[js] >= 0) & (self.team[js] != self.team[i])
+        sa, sb = self.tail_scale[i], self.head_scale[js]
+        # about the same spot moments later: the box cannot change size that much
+        bad |= (np.maximum(sa, sb) > cfg.height_ratio_max * np.minimum(sa, sb)) & (gap < 2 * cfg.reentry_gap_s)
+        # pitch metres when both ends have them, else reference pixels scaled by the box height
+        metric = np.isfinite(self.tail_pitch[i]).all() & np.isfinite(self.head_pitch[js]).all(axis=1)
+        pa = np.where(metric[:, None], self.tail_pitch[i], self.tail_img[i])
+        va = np.where(metric[:, None], self.tail_pitch_vel[i], self.tail_vel[i])
+        pb = np.where(metric[:, None], self.head_pitch[js], self.head_img[js])
+        scale = np.where(metric, 1.0, 0.5 * (sa + sb))
+        jump = np.linalg.norm(pb - pa, axis=1) / scale
+        bad |= jump > cfg.slack_m + cfg.max_speed_mps * gap
+        lead = np.minimum(gap, 0.5)[:, None]  # velocity is trusted for half a second, then he may turn
+        miss = np.linalg.norm(pb - (pa + va * lead), axis=1) / scale
+        motion = miss / (cfg.slack_m + cfg.stray_mps * np.maximum(gap, 0.0))
+        both = self.has_kit[i] & self.has_kit[js]
+        kit = np.where(both, np.sqrt(np.clip(1.0 - self.kit[js] @ self.kit[i], 0.0, 1.0)), 0.0)
+        reentry = gap > cfg.reentry_gap_s
+        bad |= both & (kit > np.where(reentry, cfg.reentry_kit_max, cfg.kit_max))
+        bad |= ~both & reentry  # a re-entry needs the kit to agree
+        shape = np.linalg.norm(self.betas[js] - self.betas[i], axis=1) / np.sqrt(self.betas.shape[1])
+        bad |= np.isfinite(shape) & (shape > cfg.betas_max)
+        with np.errstate(invalid="ignore"):
+            return np.where(bad, np.inf, motion + cfg.kit_weight * kit)
 
 
-def _pair_cost(a: Tracklet, b: Tracklet, cfg: IdentityConfig, ea: _Ends | None = None,
-               eb: _Ends | None = None) -> float:
+def _pair_cost(a: Tracklet, b: Tracklet, cfg: IdentityConfig) -> float:
     """Cost of ``b`` continuing ``a`` (inf when impossible)."""
-    if a.shot != b.shot or b.first_frame <= a.last_frame or not a.tail or not b.head:
-        return np.inf
-    gap = b.first_time - a.last_time
-    if gap <= 0 or gap > cfg.max_gap_s:
-        return np.inf
-    if a.team >= 0 and b.team >= 0 and a.team != b.team:
-        return np.inf
-    ea = ea or _Ends.of(a)
-    eb = eb or _Ends.of(b)
-    sa, sb = ea.tail_img[2], eb.head_img[2]
-    if max(sa, sb) > cfg.height_ratio_max * min(sa, sb) and gap < 2 * cfg.reentry_gap_s:
-        return np.inf  # about the same spot moments later: the box cannot change size that much
-    if ea.tail_pitch is not None and eb.head_pitch is not None:  # pitch metres when both ends have them
-        (pa, va, _), (pb, _, _), scale = ea.tail_pitch, eb.head_pitch, 1.0
-    else:
-        (pa, va, _), (pb, _, _), scale = ea.tail_img, eb.head_img, 0.5 * (sa + sb)
-    jump = np.linalg.norm(pb - pa) / scale
-    if jump > cfg.slack_m + cfg.max_speed_mps * gap:
-        return np.inf
-    lead = min(gap, 0.5)  # velocity is trusted for half a second, then the player may turn
-    miss = np.linalg.norm(pb - (pa + va * lead)) / scale
-    motion = miss / (cfg.slack_m + cfg.stray_mps * gap)
-    kit = 0.0
-    if ea.kit_sqrt is not None and eb.kit_sqrt is not None:
-        kit = float(np.sqrt(max(0.0, 1.0 - float(ea.kit_sqrt @ eb.kit_sqrt))))
-        if kit > (cfg.reentry_kit_max if gap > cfg.reentry_gap_s else cfg.kit_max):
-            return np.inf
-    elif gap > cfg.reentry_gap_s:
-        return np.inf  # a re-entry needs the kit to agree
-    ba, bb = a.betas, b.betas
-    if ba is not None and bb is not None and np.linalg.norm(ba - bb) / np.sqrt(len(ba)) > cfg.betas_max:
-        return np.inf
-    return float(motion + cfg.kit_weight * kit)
+    return float(_Table([a, b]).costs(0, np.array([1]), cfg)[0])
 
 
 def _overlap(x: Tracklet, y: Tracklet) -> bool:
     return x.first_frame <= y.last_frame and y.first_frame <= x.last_frame
+
+
+def _rival(candidates: list[tuple[int, float]], chosen: int, below: float, items: list[Tracklet]) -> bool:
+    """Whether a candidate other than ``chosen``, costing less than ``below``, lives when it does."""
+    for k, cost in candidates:  # cheapest first
+        if cost >= below:
+            return False
+        if k != chosen and _overlap(items[k], items[chosen]):
+            return True
+    return False
 
 
 def link_tracklets(tracklets: list[Tracklet], cfg: IdentityConfig | None = None) -> tuple[dict[int, int], list[Link]]:
@@ -258,22 +279,26 @@ def link_tracklets(tracklets: list[Tracklet], cfg: IdentityConfig | None = None)
     cfg = cfg or IdentityConfig()
     items = sorted(tracklets, key=lambda t: (t.first_time, t.track_id))
     n = len(items)
-    starts = np.array([t.first_time for t in items])
-    ends = [_Ends.of(t) if t.head and t.tail else None for t in items]
+    table = _Table(items)
+    starts = table.first_time
     succ: dict[int, dict[int, float]] = {}  # i -> {j: cost of j continuing i}
     pred: dict[int, dict[int, float]] = {}
     for i, a in enumerate(items):
         lo = int(np.searchsorted(starts, a.last_time, side="left"))
         hi = int(np.searchsorted(starts, a.last_time + cfg.max_gap_s, side="right"))
-        for j in range(lo, hi):
-            c = _pair_cost(a, items[j], cfg, ends[i], ends[j]) if j != i and ends[i] and ends[j] else np.inf
-            if np.isfinite(c):
-                succ.setdefault(i, {})[j] = c
-                pred.setdefault(j, {})[i] = c
+        js = np.arange(lo, hi)
+        if not len(js):
+            continue
+        costs = table.costs(i, js, cfg)
+        for j, c in zip(js[np.isfinite(costs)].tolist(), costs[np.isfinite(costs)].tolist(), strict=True):
+            succ.setdefault(i, {})[j] = c
+            pred.setdefault(j, {})[i] = c
 
     def gap(i: int, j: int) -> float:
         return items[j].first_time - items[i].last_time
 
+    succ_sorted = {i: sorted(row.items(), key=lambda kv: kv[1]) for i, row in succ.items()}
+    pred_sorted = {j: sorted(row.items(), key=lambda kv: kv[1]) for j, row in pred.items()}
     order = sorted(((i, j, c) for i, row in succ.items() for j, c in row.items()),
                    key=lambda p: (gap(p[0], p[1]) > cfg.reentry_gap_s, p[2]))
     nxt, prev = np.full(n, -1), np.full(n, -1)
@@ -283,9 +308,7 @@ def link_tracklets(tracklets: list[Tracklet], cfg: IdentityConfig | None = None)
             continue
         margin = cfg.reentry_margin if gap(i, j) > cfg.reentry_gap_s else cfg.margin
         # rivals: another continuation of i living when j does, another origin of j living when i does
-        if any(k != j and ck < c + margin and _overlap(items[k], items[j]) for k, ck in succ[i].items()):
-            continue
-        if any(k != i and ck < c + margin and _overlap(items[k], items[i]) for k, ck in pred[j].items()):
+        if _rival(succ_sorted[i], j, c + margin, items) or _rival(pred_sorted[j], i, c + margin, items):
             continue
         nxt[i], prev[j] = j, i
         links.append(Link(items[i].track_id, items[j].track_id, float(gap(i, j)), float(c)))
