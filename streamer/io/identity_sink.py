@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from streamer.config import section_to
-from streamer.records import FLAG_BOX_SIZE, FLAG_NO_CALIBRATION, Packet
+from streamer.records import FLAG_BOX_SIZE, FLAG_NO_CALIBRATION, FLAG_OFF_PITCH, Packet
 from streamer.tracking.appearance import DIM, torso_histograms
 from streamer.tracking.identity import IdentityConfig, TrackletCollector, link_tracklets
 
@@ -56,8 +56,9 @@ class IdentitySink:
                 if j is None:
                     continue
                 team[i] = int(metrics.team[j])
-                if not int(metrics.flags[j]) & (FLAG_NO_CALIBRATION | FLAG_BOX_SIZE):
-                    pitch[i] = metrics.pitch_xy_m[j]  # a merged or cut box has no ground point
+                # a merged or cut box has no ground point; one off the pitch may be a wrong calibration
+                if not int(metrics.flags[j]) & (FLAG_NO_CALIBRATION | FLAG_BOX_SIZE | FLAG_OFF_PITCH):
+                    pitch[i] = metrics.pitch_xy_m[j]
         betas = None
         if packet.body is not None and len(packet.body):
             betas = {int(t): packet.body.betas[i] for i, t in enumerate(packet.body.track_id)}

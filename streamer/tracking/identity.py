@@ -47,15 +47,15 @@ class IdentityConfig:
     max_gap_s: float = 30.0
     max_speed_mps: float = 10.0
     slack_m: float = 1.0
-    stray_mps: float = 2.5
+    stray_mps: float = 1.5
     kit_max: float = 0.45
     kit_weight: float = 4.0
     betas_max: float = 2.0
     height_ratio_max: float = 1.6
     margin: float = 1.0
     reentry_gap_s: float = 1.5
-    reentry_margin: float = 2.0
-    reentry_kit_max: float = 0.3
+    reentry_margin: float = 0.25
+    reentry_kit_max: float = 0.35
 
 
 @dataclass(slots=True)
