@@ -120,7 +120,7 @@ def test_relabel_rewrites_csvs_and_merges_player_files(tmp_path):
     col = TrackletCollector()
     col.observe(0, 0.0, np.array([1, 3]), np.zeros((2, 4)), np.ones(2), teams=np.array([0, 0]))
     done = relabel_outputs(tmp_path, {1: 1, 2: 2, 3: 1}, list(col.tracklets.values()))
-    assert done == ["tracks.csv", "players"]
+    assert list(done) == ["tracks.csv", "players"]
     with open(tmp_path / "tracks.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert [(r["player_id"], r["tracklet_id"], r["team"]) for r in rows] == [("1", "1", "0"), ("2", "2", "1"),

@@ -85,6 +85,7 @@ class IdentitySink:
         t0 = time.perf_counter()
         tracklets = list(self.collector.tracklets.values())
         final, links = link_tracklets(tracklets, self.config)
+        link_s = time.perf_counter() - t0
         soccer = next((s for s in stages if getattr(s, "name", "") == "soccer"), None)
         written = relabel_outputs(Path(out_dir), final, tracklets, soccer if self._report_dir else None)
         reentries = sum(link.gap_s > self.config.reentry_gap_s for link in links)
@@ -93,7 +94,8 @@ class IdentitySink:
             "players": len(set(final.values())),
             "links": len(links),
             "reentry_links": int(reentries),
-            "rewritten": written,
+            "rewritten": written,  # output -> seconds (the soccer report is written only here)
+            "link_s": round(link_s, 4),
             "seconds": round(time.perf_counter() - t0, 4),
         }
 
