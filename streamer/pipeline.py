@@ -344,6 +344,14 @@ class Pipeline:
             sinks = _build_sinks(config, out, source) + list(extra_sinks or [])
             if "torch" in sys.modules or _overlay_poses_bodies(config):
                 limit_torch_threads(int(config["pipeline"]["torch_threads"]))
+            identity = None
+            if config["identity"]["enabled"] and not source.info.live:  # file runs: final player ids
+                from streamer.io import identity_sink  # cv2 (kit colours): not in the null pipeline
+
+                identity = identity_sink.build(config, source.info.live)
+            if identity is not None:
+                identity.take_report(stages)  # the soccer report is written once, with final ids
+                sinks.append(identity)
         except BaseException:
             source.close()
             raise
@@ -456,6 +464,12 @@ class Pipeline:
                 progress.close()
         if failure is None and worker.error is not None:
             failure = Failure("sink", worker.failed_sink, worker.error)
+        identity_report: dict[str, Any] = {}
+        if identity is not None and failure is None and status != "interrupted":
+            try:  # after every sink has closed: link tracklets, rewrite the outputs under final ids
+                identity_report = identity.finish(out, stages)
+            except Exception as exc:
+                failure = Failure("sink", identity.name, exc)
         failed: dict[str, str] = {}
         if failure is not None:
             failed = {failure.kind: failure.name}
@@ -498,6 +512,7 @@ class Pipeline:
                 "sinks": {name: t.as_dict() for name, t in worker.timers.items()},
             },
             "shots": [s.as_dict() for s in detector.shots] if detector is not None else first_shot,
+            "identity": identity_report,
             "stop_reason": stats.stop_reason,
             "config": config,
             "config_sha256": config_digest(config),

@@ -35,7 +35,7 @@ def test_run_writes_overlay_tracks_and_report(clip, tmp_path):
     assert video.indices == list(range(clip.n_frames))
     assert video.times_s == pytest.approx(list(clip.timestamps), abs=1e-3)
     with open(out / "tracks.csv", newline="") as fh:
-        assert tuple(next(csv.reader(fh))) == TRACKS_COLUMNS
+        assert tuple(next(csv.reader(fh))) == (*TRACKS_COLUMNS, "tracklet_id")  # added by the identity pass
     report = json.loads((out / "run.json").read_text())
     assert report["status"] == "completed" and report["exit_code"] == 0
     assert report["counts"]["frames_processed"] == clip.n_frames

@@ -24,6 +24,22 @@ class PlayerHistory:
         self._xy = np.zeros((capacity, 2), np.float64)
         self._angles = np.zeros((capacity, len(ANGLE_NAMES)), np.float32)
 
+    @classmethod
+    def concat(cls, track_id: int, parts: list[PlayerHistory]) -> PlayerHistory:
+        """One history from several (tracklets of one player), samples in time order."""
+        out = cls(track_id, capacity=max(1, sum(len(p) for p in parts)))
+        for name in ("_frame", "_time", "_xy", "_angles"):
+            chunks = [getattr(p, name)[: p._n] for p in parts]
+            if chunks:
+                joined = np.concatenate(chunks)
+                getattr(out, name)[: len(joined)] = joined
+        out._n = sum(len(p) for p in parts)
+        order = np.argsort(out._time[: out._n], kind="stable")
+        for name in ("_frame", "_time", "_xy", "_angles"):
+            arr = getattr(out, name)
+            arr[: out._n] = arr[: out._n][order]
+        return out
+
     def _grow(self) -> None:
         cap = 2 * len(self._time)
         for name in ("_frame", "_time", "_xy", "_angles"):

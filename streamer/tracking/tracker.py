@@ -197,20 +197,26 @@ class ByteTracker:
             drop.player_id = 0
             drop.last_time = -np.inf  # ends it
 
-    def update(self, image: np.ndarray, detections: Detections, time_s: float) -> Tracks:
+    def update(self, image: np.ndarray | None, detections: Detections, time_s: float, *,
+               hists: np.ndarray | None = None, affine: np.ndarray | None = None) -> Tracks:
+        """Tracks of this frame. ``hists`` (N, DIM) and ``affine`` (2, 3), when given, replace the
+        torso histograms and the camera motion measured on ``image`` (cached evaluation runs)."""
         cfg = self.config
         dt = 0.04 if self._last_time is None else max(time_s - self._last_time, 1e-3)
         self._last_time = time_s
-        if self.camera is not None:
+        if affine is not None:
+            self.last_affine = np.asarray(affine, np.float64)
+        elif self.camera is not None:
             self.last_affine = self.camera(image, detections.xyxy_px)
         for t in self.tracks:
             t.updated = False
             t.kf.predict(dt)
-            if self.camera is not None:
+            if self.camera is not None or affine is not None:
                 t.kf.warp(self.last_affine)
 
         boxes, scores = detections.xyxy_px.astype(np.float64), detections.score
-        hists = torso_histograms(image, boxes)
+        if hists is None:
+            hists = torso_histograms(image, boxes)
         high = np.flatnonzero(scores >= cfg.high_score)
         low = np.flatnonzero((scores >= cfg.low_score) & (scores < cfg.high_score))
         confirmed = [t for t in self.tracks if t.player_id]
