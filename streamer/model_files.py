@@ -49,6 +49,24 @@ def blazepose_detector_model_path() -> Path | None:
     return package_file("mediapipe", "modules/pose_detection/pose_detection.tflite")
 
 
+def mediapipe_model(path: str | Path, key: str, shipped: Path | None, install_hint: str) -> Path:
+    """A user's model file when ``path`` is given, else ``shipped`` (a file inside the mediapipe wheel).
+
+    ``key``: the config key ``path`` came from (named in the error); ``install_hint``: the error when
+    the wheel's file is missing.
+    """
+    from streamer.errors import ConfigError, MissingDependencyError
+
+    if path:
+        model = Path(path).expanduser()
+        if not model.is_file():
+            raise ConfigError(f"{key}: no such file {model}")
+        return model
+    if shipped is None:
+        raise MissingDependencyError(install_hint)
+    return shipped
+
+
 def blade_checkpoint_path() -> Path:
     """BLADE's ``epoch_2.pth``: ``$STREAMER_BLADE``, else ``<models>/blade/epoch_2.pth``."""
     return user_file(BLADE_ENV, models_dir() / "blade" / "epoch_2.pth")

@@ -27,6 +27,18 @@ def player_npz(path, body_model: str, t: int = 20, seed: int = 0):
     return path
 
 
+def expected_joints(model, npz) -> np.ndarray:
+    """(T, 22, 3) the body model's joints for a player file, turned into the BVH's Y-up frame."""
+    with np.load(npz) as d, torch.no_grad():
+        joints = model.joints(
+            betas=torch.from_numpy(d["betas"])[None].expand(len(d["transl"]), -1),
+            global_orient=torch.from_numpy(d["global_orient"]),
+            body_pose=torch.from_numpy(d["body_pose"]).reshape(-1, 21, 3),
+            transl=torch.from_numpy(d["transl"]),
+        )[:, : len(BODY_JOINT_NAMES)].numpy().astype(np.float64)
+    return joints @ CAMERA_TO_WORLD.T
+
+
 @pytest.mark.parametrize("backend", ["mannequin", "smplx"])
 def test_bvh_round_trip_matches_body_model_within_1mm(tmp_path, backend):
     smplx_path = write_synthetic_smplx(tmp_path / "SMPLX_NEUTRAL.npz") if backend == "smplx" else None
@@ -36,14 +48,7 @@ def test_bvh_round_trip_matches_body_model_within_1mm(tmp_path, backend):
     assert motion.frame_time_s == pytest.approx(1 / 30, abs=1e-6)
     assert set(motion.names) == set(BODY_JOINT_NAMES)
     model = load_body_model(backend, smplx_path=smplx_path)
-    with np.load(npz) as d, torch.no_grad():
-        joints = model.joints(
-            betas=torch.from_numpy(d["betas"])[None].expand(len(d["transl"]), -1),
-            global_orient=torch.from_numpy(d["global_orient"]),
-            body_pose=torch.from_numpy(d["body_pose"]).reshape(-1, 21, 3),
-            transl=torch.from_numpy(d["transl"]),
-        )[:, : len(BODY_JOINT_NAMES)].numpy().astype(np.float64)
-    expected = joints @ CAMERA_TO_WORLD.T
+    expected = expected_joints(model, npz)
     got = motion.joint_positions()
     order = [motion.names.index(n) for n in BODY_JOINT_NAMES]
     err = np.abs(got[:, order] - expected).max()
@@ -60,14 +65,7 @@ def test_an_independent_bvh_parser_reads_the_body_model_joints(tmp_path):
     npz = player_npz(tmp_path / "player_2.npz", "mannequin", t=6, seed=3)
     out = export_bvh(npz, tmp_path / "p2.bvh")
     model = load_body_model("mannequin")
-    with np.load(npz) as d, torch.no_grad():
-        joints = model.joints(
-            betas=torch.from_numpy(d["betas"])[None].expand(len(d["transl"]), -1),
-            global_orient=torch.from_numpy(d["global_orient"]),
-            body_pose=torch.from_numpy(d["body_pose"]).reshape(-1, 21, 3),
-            transl=torch.from_numpy(d["transl"]),
-        )[:, : len(BODY_JOINT_NAMES)].numpy().astype(np.float64)
-    expected = joints @ CAMERA_TO_WORLD.T
+    expected = expected_joints(model, npz)
     assert bvhio.readAsBvh(str(out)).FrameTime == pytest.approx(1 / 30, abs=1e-5)
     root = bvhio.readAsHierarchy(str(out))
     names = [joint.Name for joint, _, _ in root.layout()]

@@ -47,17 +47,10 @@ _INSTALL_HINT = (
 
 def find_model(path: str | Path = "") -> Path:
     """``path`` if given, else ``pose_landmark_full.tflite`` inside the installed mediapipe package."""
-    if path:
-        model = Path(path).expanduser()
-        if not model.is_file():
-            raise ConfigError(f"keypoints.blazepose.model: no such file {model}")
-        return model
-    from streamer.model_files import blazepose_model_path
+    from streamer.model_files import blazepose_model_path, mediapipe_model
 
-    model = blazepose_model_path()
-    if model is None:
-        raise MissingDependencyError(_INSTALL_HINT)
-    return model
+    shipped = None if path else blazepose_model_path()
+    return mediapipe_model(path, "keypoints.blazepose.model", shipped, _INSTALL_HINT)
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:

@@ -69,17 +69,10 @@ _INSTALL_HINT = (
 
 def find_model(path: str | Path = "") -> Path:
     """``path`` if given, else ``pose_detection.tflite`` inside the installed mediapipe package."""
-    if path:
-        model = Path(path).expanduser()
-        if not model.is_file():
-            raise ConfigError(f"detect.blazepose.model: no such file {model}")
-        return model
-    from streamer.model_files import blazepose_detector_model_path
+    from streamer.model_files import blazepose_detector_model_path, mediapipe_model
 
-    model = blazepose_detector_model_path()
-    if model is None:
-        raise MissingDependencyError(_INSTALL_HINT)
-    return model
+    shipped = None if path else blazepose_detector_model_path()
+    return mediapipe_model(path, "detect.blazepose.model", shipped, _INSTALL_HINT)
 
 
 def ssd_anchors(input_px: int = INPUT_PX, strides: Sequence[int] = ANCHOR_STRIDES,
