@@ -22,6 +22,7 @@ counts and per-stage wall and CPU time (:class:`Timer`). A stage or sink that ra
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import platform
 import queue
@@ -38,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from streamer import __version__
 from streamer.config import Config, check_ranges, config_digest, load_config, section_to
 from streamer.errors import ConfigError, OutputError, StreamerError, StreamError
+from streamer.io import report_sink
 from streamer.io.atomic import commit, partial_path, write_json
 from streamer.io.source import VideoSource, open_source, parse_input
 from streamer.progress import make_progress
@@ -284,15 +286,19 @@ SHOT_RANGES = {"min_change": (0, 2), "level_ratio": (0, float("inf")), "level_s"
                "min_shot_s": (0, 3600), "lookahead": (0, 250), "thumb_width": (16, 1024)}
 
 
-def _shot_detector(config: Config) -> ShotDetector | None:
-    """The camera-cut detector the ``shots`` section asks for (None when turned off)."""
+def _shot_detector(config: Config, live: bool) -> ShotDetector | None:
+    """The camera-cut detector the ``shots`` section asks for (None when turned off).
+
+    Live: no lookahead (each frame is decided as it comes; a flash may count as a cut),
+    so the detector holds nothing back."""
     section = config["shots"]
     if not section["enabled"]:
         return None
     check_ranges(section, SHOT_RANGES, "shots")
     from streamer.detection.shots import ShotConfig, ShotDetector  # cv2: not in the null pipeline
 
-    return ShotDetector(section_to(ShotConfig, section, "shots"))
+    cfg = section_to(ShotConfig, section, "shots")
+    return ShotDetector(dataclasses.replace(cfg, lookahead=0) if live else cfg)
 
 
 class Pipeline:
@@ -301,7 +307,7 @@ class Pipeline:
     def __init__(self, config: Config | None = None) -> None:
         self.config = config if config is not None else load_config()
 
-    def _build_stages(self, source: VideoSource, out_dir: Path) -> list[Stage]:
+    def _build_stages(self, source: VideoSource) -> list[Stage]:
         pipe = self.config["pipeline"]
         device = pipe["device"]
         if device != "cpu" and pipe["stages"]:
@@ -313,7 +319,7 @@ class Pipeline:
             device = "cuda" if has_cuda else "cpu"
         elif device == "auto":
             device = "cpu"
-        context = StageContext(device=device, fps=source.info.fps, out_dir=out_dir, live=source.info.live)
+        context = StageContext(device=device, fps=source.info.fps, live=source.info.live)
         stages = [build_stage(name, self.config, context) for name in pipe["stages"]]
         check_order(list(zip(pipe["stages"], stages, strict=True)))
         return stages
@@ -338,19 +344,22 @@ class Pipeline:
         source = open_source(input_uri, config["source"])
         try:
             out = Path(out_dir) if out_dir else default_out_dir(input_uri)
-            stages = self._build_stages(source, out)  # a config error leaves no folder behind
-            detector = _shot_detector(config)
+            stages = self._build_stages(source)  # a config error leaves no folder behind
+            detector = _shot_detector(config, source.info.live)
             prepare_output_dir(out)
             sinks = _build_sinks(config, out, source) + list(extra_sinks or [])
             if "torch" in sys.modules or _overlay_poses_bodies(config):
                 limit_torch_threads(int(config["pipeline"]["torch_threads"]))
+            report = report_sink.build(config, out)
+            if report is not None:
+                sinks.append(report)
             identity = None
             if config["identity"]["enabled"] and not source.info.live:  # file runs: final player ids
                 from streamer.io import identity_sink  # cv2 (kit colours): not in the null pipeline
 
                 identity = identity_sink.build(config, source.info.live)
             if identity is not None:
-                identity.take_report(stages)  # the soccer report is written once, with final ids
+                identity.take_report(report)  # the soccer report is written once, with final ids
                 sinks.append(identity)
         except BaseException:
             source.close()
@@ -407,7 +416,7 @@ class Pipeline:
                 run_stages(window, shot_end=True)
                 window, current_shot = [], packet.shot
             window.append(packet)
-            if len(window) >= window_size or (live and source.pending() == 0):
+            if live or len(window) >= window_size:  # live: every frame at once, the newest next
                 run_stages(window)
                 window = []
 
@@ -467,7 +476,7 @@ class Pipeline:
         identity_report: dict[str, Any] = {}
         if identity is not None and failure is None and status != "interrupted":
             try:  # after every sink has closed: link tracklets, rewrite the outputs under final ids
-                identity_report = identity.finish(out, stages)
+                identity_report = identity.finish(out)
             except Exception as exc:
                 failure = Failure("sink", identity.name, exc)
         failed: dict[str, str] = {}

@@ -303,6 +303,14 @@ def describe_flags(bits: int) -> str:
     return "|".join(name for bit, name in FLAG_NAMES.items() if int(bits) & bit)
 
 
+#: the joint angles of a body (:func:`streamer.soccer.angles.joint_angles`), in the order of
+#: ``PlayerMetrics.angles_deg``'s columns and ``angles.csv``'s
+ANGLE_NAMES: tuple[str, ...] = (
+    "left_knee_flexion_deg", "right_knee_flexion_deg", "left_hip_flexion_deg", "right_hip_flexion_deg",
+    "trunk_lean_deg",
+)  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class PlayerMetrics:
     """Per-player soccer facts in one frame; rows in the order of the frame's Tracks.
@@ -316,6 +324,8 @@ class PlayerMetrics:
         flags: (N,) int64 bit flags (``FLAG_*`` above, named by :func:`describe_flags`), 0 = nothing to note.
         joints_pitch_m: (N, J, 3) float32 or None: the body joints (``BodyParams.joints_cam_m``
             order) in pitch coordinates, z up, when a mesh and a camera calibration both exist.
+        angles_deg: (N, A) float32 or None: the joint angles of :data:`ANGLE_NAMES` (degrees), NaN
+            rows for players without a body; None when no player has one.
     """
 
     track_id: np.ndarray
@@ -324,6 +334,7 @@ class PlayerMetrics:
     speed_mps: np.ndarray
     flags: np.ndarray
     joints_pitch_m: np.ndarray | None = None
+    angles_deg: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         _check_shape("PlayerMetrics.track_id", self.track_id, (None,))
@@ -333,6 +344,7 @@ class PlayerMetrics:
         _check_shape("PlayerMetrics.speed_mps", self.speed_mps, (n,))
         _check_shape("PlayerMetrics.flags", self.flags, (n,))
         _check_optional("PlayerMetrics.joints_pitch_m", self.joints_pitch_m, (n, None, 3))
+        _check_optional("PlayerMetrics.angles_deg", self.angles_deg, (n, len(ANGLE_NAMES)))
 
     def __len__(self) -> int:
         return len(self.track_id)

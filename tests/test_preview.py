@@ -7,13 +7,11 @@ import re
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 
 import cv2
 import numpy as np
 
-from streamer.io.preview import LatestFrame, read_stamp, stamp
+from streamer.io.preview import LatestFrame, read_mjpeg, read_stamp, stamp
 
 import media
 
@@ -36,28 +34,6 @@ def test_latest_frame_skips_to_newest():
     assert latest.newer_than(5, timeout_s=0.05) == (5, None)
 
 
-def read_mjpeg_frames(url: str, seconds: float) -> list[tuple[float, np.ndarray]]:
-    """(arrival wall time, image) of each part of a multipart MJPEG stream."""
-    out = []
-    deadline = time.time() + seconds
-    with urllib.request.urlopen(url, timeout=10) as resp:
-        assert "multipart/x-mixed-replace" in resp.headers["Content-Type"]
-        buffer = b""
-        while time.time() < deadline:
-            chunk = resp.read1(65536)
-            if not chunk:
-                break
-            buffer += chunk
-            while True:
-                m = re.search(rb"Content-Length: (\d+)\r\n\r\n", buffer)
-                if not m or len(buffer) < m.end() + int(m.group(1)):
-                    break
-                jpeg = buffer[m.end() : m.end() + int(m.group(1))]
-                buffer = buffer[m.end() + int(m.group(1)) :]
-                out.append((time.time(), cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)))
-    return out
-
-
 def test_headless_preview_serves_mjpeg_on_loopback(media_dir):
     clip = media.make_clip(media_dir / "preview.mp4", n_frames=75, size=(640, 360))
     cmd = [sys.executable, "-m", "streamer", "preview", str(clip.path), "--headless", "--port", "0",
@@ -68,7 +44,7 @@ def test_headless_preview_serves_mjpeg_on_loopback(media_dir):
         line = proc.stdout.readline()
         m = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
         assert m, line + proc.stderr.read()
-        frames = read_mjpeg_frames(f"http://127.0.0.1:{m.group(1)}/stream", seconds=2.0)
+        frames = read_mjpeg(f"http://127.0.0.1:{m.group(1)}/stream", seconds=2.0)
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)

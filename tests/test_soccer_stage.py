@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from streamer.config import load_config
+from streamer.io.report_sink import ReportSink
 from streamer.pose.layouts import get_layout
 from streamer.records import BodyParams, Detections, Frame, Keypoints, Packet, PitchCalibration, Tracks
 from streamer.soccer import kinematics
@@ -174,10 +175,26 @@ def test_mesh_ground_points_and_speeds_follow_the_truth(synth_clip):
     assert len(speed_err) > 100 and np.median(speed_err) < 0.3
 
 
+def report_from(packets: list[Packet], out_dir: Path, final: dict[int, int] | None = None) -> ReportSink:
+    """The report sink fed with the stage's released packets, closed (or written under ``final``)."""
+    cfg = SoccerConfig()
+    sink = ReportSink(out_dir, cfg.kinematics(), cfg.report_min_s)
+    if final is not None:
+        sink.defer()
+    for packet in packets:
+        sink.write(packet)
+    sink.close()
+    if final is not None:
+        sink.write_final(final)
+    return sink
+
+
 def test_report_files(synth_clip, tmp_path):
-    stage = SoccerStage(SoccerConfig(), TeamConfig(), tmp_path)
-    run_stage(stage, packets_from_truth(synth_clip))
-    names = {p.name for p in stage.report_files}
+    stage = SoccerStage(SoccerConfig(), TeamConfig())
+    out = run_stage(stage, packets_from_truth(synth_clip))
+    assert not list(tmp_path.iterdir())  # the stage writes nothing
+    sink = report_from(out, tmp_path)
+    names = {p.name for p in sink.files}
     assert names == {
         "summary.csv",
         "angles.csv",
@@ -201,9 +218,61 @@ def test_report_files(synth_clip, tmp_path):
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_report_under_final_ids_merges_tracklets(synth_clip, tmp_path):
+    """A player cut into two tracklets (ids a, then 999): deferred, the sink writes nothing at
+    close; under final ids {999: a} the report gives him back his whole time and distance."""
+    out = run_stage(SoccerStage(SoccerConfig(), TeamConfig()), packets_from_truth(synth_clip))
+    a = int(out[0].metrics.track_id[0])
+    half = len(out) // 2
+
+    def cut(packet: Packet, k: int) -> Packet:
+        m = packet.metrics
+        if k < half:
+            return packet
+        ids = np.where(m.track_id == a, 999, m.track_id)
+        return packet.replace(metrics=dataclasses.replace(m, track_id=ids))
+
+    split = [cut(p, k) for k, p in enumerate(out)]
+    dirs = {name: tmp_path / name for name in ("whole", "split", "merged")}
+    for d in dirs.values():
+        d.mkdir()
+    report_from(out, dirs["whole"])
+    report_from(split, dirs["split"])
+    sink = report_from(split, dirs["merged"], final={999: a})
+    assert {p.name for p in sink.files} >= {"summary.csv", "angles.csv"}
+
+    def rows(name: str) -> dict[str, dict[str, str]]:
+        with open(dirs[name] / "summary.csv", newline="") as fh:
+            return {r["player_id"]: r for r in csv.DictReader(fh)}
+
+    whole, parts, merged = rows("whole"), rows("split"), rows("merged")
+    assert "999" in parts and "999" not in merged and set(merged) == set(whole)
+    assert float(parts[str(a)]["tracked_s"]) < 0.6 * float(whole[str(a)]["tracked_s"])
+    for key in ("tracked_s", "distance_m", "max_speed_mps"):
+        assert float(merged[str(a)][key]) == pytest.approx(float(whole[str(a)][key]), rel=0.05, abs=0.2)
+    assert merged[str(a)]["team"] == whole[str(a)]["team"]
+    with open(dirs["merged"] / "angles.csv", newline="") as fh:
+        assert "999" not in {r["player_id"] for r in csv.DictReader(fh)}
+
+
+def test_stage_history_stays_bounded(synth_clip):
+    """The stage keeps only the samples speeds still need: memory flat in clip length."""
+    stage = SoccerStage(dataclasses.replace(SoccerConfig(), team_warmup_s=0.0), TeamConfig())
+    clip = packets_from_truth(synth_clip)
+    loops = [  # the clip five times over, one after the other
+        p.replace(frame=dataclasses.replace(p.frame, index=p.frame.index + k * len(clip),
+                                            time_s=p.frame.time_s + k * len(clip) / FPS))
+        for k in range(5) for p in clip
+    ]
+    out = run_stage(stage, loops)
+    assert len(out) == len(loops)
+    reach_frames = kinematics.reach_s(stage.kin) * FPS
+    assert len(loops) > 4 * reach_frames
+    assert max(len(h) for h in stage.history.values()) <= 2 * (reach_frames + 8) + 2
+
+
 def test_without_calibration_teams_still_come_and_positions_stay_empty(synth_clip):
     stage = build_stage("soccer", load_config(), StageContext("cpu", FPS))
-    assert stage.out_dir is None  # no output directory in the context yet: no report
     out = run_stage(stage, packets_from_truth(synth_clip, calibrated=False, bodies=False), window=8)
     assert len(out) == len(synth_clip)
     m = out[-1].metrics

@@ -69,6 +69,23 @@ def test_live_source_drops_stale_frames_instead_of_lagging(media_dir):
     assert times == sorted(times) and len(set(times)) == len(times)
 
 
+def test_live_source_hands_over_the_newest_frame(media_dir):
+    """A lagging consumer of a live source gets the newest decoded frame, not one from a
+    backlog (the preview's latency): the queue keeps one frame, whatever prefetch says."""
+    long = media.make_clip(media_dir / "newest.mp4", n_frames=60)
+    with open_source(str(long.path), {"live": "live", "prefetch_frames": 32}) as source:
+        assert source.queue_size == 1
+        it = iter(source)
+        next(it)
+        deadline = time.time() + 10
+        while source.stats.decoded < 60 and time.time() < deadline:  # the decoder runs ahead
+            time.sleep(0.01)
+        time.sleep(0.05)
+        newest = next(it)
+    assert source.stats.decoded == 60
+    assert newest.index == 59  # the last frame decoded, all the ones in between dropped
+
+
 def test_file_source_never_drops(media_dir):
     long = media.make_clip(media_dir / "slow.mp4", n_frames=40)
     with open_source(str(long.path), {"prefetch_frames": 2}) as source:

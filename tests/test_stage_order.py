@@ -37,7 +37,7 @@ def test_default_stages_are_in_order():
     config = load_config()
     assert config["pipeline"]["stages"][:2] == ["detect", "track"]
     source = SimpleNamespace(info=SimpleNamespace(fps=25.0, live=False))
-    stages = Pipeline(config)._build_stages(source, None)
+    stages = Pipeline(config)._build_stages(source)
     assert [s.name for s in stages] == config["pipeline"]["stages"]
 
 

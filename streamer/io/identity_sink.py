@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from streamer.config import section_to
+from streamer.io.report_sink import ReportSink
 from streamer.records import FLAG_BOX_SIZE, FLAG_NO_CALIBRATION, FLAG_OFF_PITCH, Packet
 from streamer.tracking.appearance import DIM, torso_histograms
 from streamer.tracking.identity import IdentityConfig, TrackletCollector, link_tracklets
@@ -32,14 +33,14 @@ class IdentitySink:
     def __init__(self, config: IdentityConfig) -> None:
         self.config = config
         self.collector = TrackletCollector()
-        self._report_dir: Path | None = None
+        self.report: ReportSink | None = None
 
-    def take_report(self, stages: list[Any]) -> None:
-        """Write the soccer report once, under the final ids: the soccer stage skips its own
-        end-of-stream report (its ``out_dir`` is cleared) and :meth:`finish` writes it."""
-        for stage in stages:
-            if getattr(stage, "name", "") == "soccer" and getattr(stage, "out_dir", None) is not None:
-                self._report_dir, stage.out_dir = stage.out_dir, None
+    def take_report(self, report: ReportSink | None) -> None:
+        """Have the soccer report written once, under the final ids: ``report`` writes nothing
+        when it closes, and :meth:`finish` has it written after linking."""
+        self.report = report
+        if report is not None:
+            report.defer()
 
     def write(self, packet: Packet) -> None:
         tracks = packet.tracks
@@ -78,7 +79,7 @@ class IdentitySink:
     def close(self) -> None:
         pass  # the work is done in finish, once every other sink has closed
 
-    def finish(self, out_dir: Path, stages: list[Any]) -> dict[str, Any]:
+    def finish(self, out_dir: Path) -> dict[str, Any]:
         """Link the tracklets and rewrite the outputs in ``out_dir``; returns run.json's ``identity``."""
         from streamer.io.relabel import relabel_outputs
 
@@ -86,8 +87,11 @@ class IdentitySink:
         tracklets = list(self.collector.tracklets.values())
         final, links = link_tracklets(tracklets, self.config)
         link_s = time.perf_counter() - t0
-        soccer = next((s for s in stages if getattr(s, "name", "") == "soccer"), None)
-        written = relabel_outputs(Path(out_dir), final, tracklets, soccer if self._report_dir else None)
+        written = relabel_outputs(Path(out_dir), final, tracklets)
+        if self.report is not None:
+            t1 = time.perf_counter()
+            self.report.write_final(final)
+            written["report"] = round(time.perf_counter() - t1, 4)
         reentries = sum(link.gap_s > self.config.reentry_gap_s for link in links)
         return {
             "tracklets": len(tracklets),

@@ -61,6 +61,36 @@ def read_stamp(image: np.ndarray) -> float | None:
     return ms / 1000.0
 
 
+def read_mjpeg(url: str, seconds: float, timeout_s: float = 10.0) -> list[tuple[float, np.ndarray]]:
+    """A viewer: (arrival wall time, BGR image) of each part of the multipart MJPEG stream at
+    ``url`` for ``seconds`` from the first frame (the latency benchmark and the tests);
+    ``timeout_s``: the longest wait for any data."""
+    import re
+    import urllib.request
+
+    out: list[tuple[float, np.ndarray]] = []
+    deadline = float("inf")
+    with urllib.request.urlopen(url, timeout=timeout_s) as resp:
+        if "multipart/x-mixed-replace" not in resp.headers["Content-Type"]:
+            raise ValueError(f"{url} is not an MJPEG stream")
+        buffer = b""
+        while time.time() < deadline:
+            chunk = resp.read1(65536)
+            if not chunk:
+                break
+            buffer += chunk
+            while True:
+                m = re.search(rb"Content-Length: (\d+)\r\n\r\n", buffer)
+                if not m or len(buffer) < m.end() + int(m.group(1)):
+                    break
+                jpeg = buffer[m.end() : m.end() + int(m.group(1))]
+                buffer = buffer[m.end() + int(m.group(1)) :]
+                out.append((time.time(), cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)))
+                if len(out) == 1:
+                    deadline = out[0][0] + seconds
+    return out
+
+
 class LatestFrame:
     """The newest JPEG and its sequence number; readers block until a newer one exists."""
 

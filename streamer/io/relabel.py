@@ -9,9 +9,9 @@
   there, ``tracklet_id`` (T,) says which tracklet each row came from and ``segment_start``
   (T,) bool marks each tracklet's first row; ``betas`` is the frame-weighted mean of the
   tracklets' medians.
-* the soccer report (``summary.csv``, ``angles.csv``, plots) is written again from the soccer
-  stage's per-tracklet histories merged under the final ids (speeds are not carried across
-  a gap longer than ``soccer.max_gap_s``).
+
+The soccer report (``summary.csv``, ``angles.csv``, plots) is written once, under the final
+ids, by the report sink (:meth:`streamer.io.report_sink.ReportSink.write_final`).
 
 Every file goes through temp-then-rename; a run interrupted here leaves each output either
 as the stream wrote it or fully relabelled.
@@ -128,35 +128,10 @@ def _team_of(tracklets: list[Tracklet], final: dict[int, int]) -> dict[int, int]
     return {player: max(row, key=row.__getitem__) for player, row in votes.items() if row}
 
 
-def _rewrite_report(out_dir: Path, final: dict[int, int], soccer: Any) -> bool:
-    """The soccer report again, from its per-tracklet histories merged under the final ids."""
-    from streamer.soccer.history import PlayerHistory
-    from streamer.soccer.report import write_report
-
-    history: dict[int, PlayerHistory] = soccer.history
-    groups: dict[int, list[int]] = defaultdict(list)
-    for online in history:
-        groups[final.get(online, online)].append(online)
-    merged, teams = {}, {}
-    for player, onlines in groups.items():
-        parts = [history[o] for o in onlines]
-        merged[player] = PlayerHistory.concat(player, parts)
-        votes: dict[int, int] = {}
-        for o, h in zip(onlines, parts, strict=True):
-            team = soccer.teams.team_of(o)
-            if team >= 0:
-                votes[team] = votes.get(team, 0) + len(h)
-        teams[player] = max(votes, key=votes.__getitem__) if votes else -1
-    soccer.report_files = write_report(out_dir, merged, teams, soccer.kin, soccer.cfg.report_min_s)
-    return True
-
-
-def relabel_outputs(out_dir: Path, final: dict[int, int], tracklets: list[Tracklet],
-                    soccer: Any = None) -> dict[str, float]:
+def relabel_outputs(out_dir: Path, final: dict[int, int], tracklets: list[Tracklet]) -> dict[str, float]:
     """Rewrite what exists of the run's outputs under ``final`` (online id → player id).
 
-    ``soccer``: the run's soccer stage (its ``history``, ``teams``, ``kin``, ``cfg``) when the
-    report is to be written, or None. Returns the outputs rewritten, with the seconds each took.
+    Returns the outputs rewritten, with the seconds each took.
     """
     done: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -173,7 +148,4 @@ def relabel_outputs(out_dir: Path, final: dict[int, int], tracklets: list[Trackl
         lap("joints.csv")
     if (out_dir / "players").is_dir() and _merge_players(out_dir / "players", final):
         lap("players")
-    if soccer is not None and soccer.cfg.report and getattr(soccer, "history", None):
-        _rewrite_report(out_dir, final, soccer)
-        lap("report")
     return done

@@ -9,11 +9,13 @@ right), turned upright by the rotation metadata.
 Two queue policies:
 
 * file sources block the decoder when the queue is full: nothing is lost;
-* live sources (cameras, rtsp/udp/rtmp/srt, endless http) drop the oldest
-  queued frame instead, so latency stays bounded when the pipeline lags;
-  drops are counted in :attr:`SourceStats.dropped`.
+* live sources (cameras, rtsp/udp/rtmp/srt, endless http, and files with
+  ``live: live``, as the preview plays them) keep one frame, the newest: a new
+  frame replaces one the pipeline has not taken yet, so a lagging pipeline
+  always gets the newest frame (a deeper queue would hand it frames up to its
+  depth old); drops are counted in :attr:`SourceStats.dropped`.
 
-The queue holds at most ``prefetch_frames`` frames and at most
+A file's queue holds at most ``prefetch_frames`` frames and at most
 ``prefetch_mb`` of pixels, whichever is fewer, so a 4K input cannot grow memory.
 """
 
@@ -185,7 +187,7 @@ class VideoSource:
             raise
         frame_bytes = max(1, self.info.coded_width * self.info.coded_height * 3)
         by_budget = (prefetch_mb * 1024 * 1024) // frame_bytes
-        self.queue_size = int(max(2, min(prefetch_frames, by_budget)))
+        self.queue_size = 1 if self.info.live else int(max(2, min(prefetch_frames, by_budget)))
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=self.queue_size)
 
     # -- probing -----------------------------------------------------------------

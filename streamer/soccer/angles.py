@@ -22,15 +22,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from streamer.records import BODY_JOINT_NAMES, NUM_BODY_JOINTS_WITH_ROOT
+from streamer.records import ANGLE_NAMES, BODY_JOINT_NAMES, NUM_BODY_JOINTS_WITH_ROOT
 
 JOINT: dict[str, int] = {name: i for i, name in enumerate(BODY_JOINT_NAMES)}
-
-#: the angles :func:`joint_angles` returns, in the order of ``angles.csv``'s columns
-ANGLE_NAMES: tuple[str, ...] = (
-    "left_knee_flexion_deg", "right_knee_flexion_deg", "left_hip_flexion_deg", "right_hip_flexion_deg",
-    "trunk_lean_deg",
-)  # fmt: skip
 
 
 def _unit(v: np.ndarray) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Per-player time series collected over a run (the soccer stage appends, the report reads).
+"""Per-player time series: the soccer stage keeps the recent ones for speeds, the report sink all.
 
 Shape legend: ``T`` samples of one player; ``A`` joint angles (:data:`ANGLE_NAMES`).
 
@@ -58,6 +58,16 @@ class PlayerHistory:
         self._frame[k], self._time[k], self._xy[k] = frame, time_s, pitch_xy_m
         self._angles[k] = np.nan if angles is None else [angles[name] for name in ANGLE_NAMES]
         self._n += 1
+
+    def drop_before(self, time_s: float) -> None:
+        """Forget the samples older than ``time_s`` (amortised: arrays move only once half is old)."""
+        k = int(np.searchsorted(self._time[: self._n], time_s, side="left"))
+        if k == 0 or 2 * k < self._n:
+            return
+        for name in ("_frame", "_time", "_xy", "_angles"):
+            arr = getattr(self, name)
+            arr[: self._n - k] = arr[k : self._n].copy()
+        self._n -= k
 
     def __len__(self) -> int:
         return self._n

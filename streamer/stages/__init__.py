@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 from streamer.errors import ConfigError
@@ -66,7 +65,6 @@ class StageContext:
 
     device: str  # "cpu" | "cuda"
     fps: float | None  # nominal input rate (informational; use Frame.time_s for time)
-    out_dir: Path | None = None  # the run's output folder, for stages that write reports at flush
     live: bool = False  # a live source (camera, stream, preview): stages must not hold frames back
 
 

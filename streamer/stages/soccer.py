@@ -18,16 +18,15 @@ Reads ``packet.tracks`` (required), ``packet.calibration``, ``packet.keypoints``
 Packets are held back 1.5 ``speed_window_s`` + 0.5 ``accel_window_s`` (how far ahead the
 smoother and its plausibility checks look, :func:`streamer.soccer.kinematics.reach_s`, so a
 frame's speed equals the one the end-of-run report computes) and, at the start, up to
-``team_warmup_s`` until the team colours are known. At the end of the stream
-:meth:`SoccerStage.flush` writes the report (``summary.csv``, ``angles.csv``, PNG plots;
-:mod:`streamer.soccer.report`) into the run's output directory.
+``team_warmup_s`` until the team colours are known. The stage writes no file: the report
+sink (:mod:`streamer.io.report_sink`) builds ``summary.csv``, ``angles.csv`` and the plots
+from the released ``metrics`` (``angles_deg`` carries each frame's joint angles).
 """
 
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,6 +35,7 @@ from streamer.config import section_to
 from streamer.errors import ConfigError
 from streamer.pose.layouts import get_layout
 from streamer.records import (
+    ANGLE_NAMES,
     FLAG_BOX_SIZE,
     FLAG_GROUND_FROM_MESH,
     FLAG_NO_CALIBRATION,
@@ -70,7 +70,7 @@ class SoccerConfig:
     box_height_ratio_max: float = 1.45
     team_warmup_s: float = 3.0
     causal: bool = False  # live runs: release every frame at once, speeds from the past alone
-    report: bool = True
+    report: bool = True  # read by the report sink (streamer.io.report_sink), not by the stage
     report_min_s: float = 1.0
 
     def kinematics(self) -> kinematics.KinematicsConfig:
@@ -97,6 +97,7 @@ class _Pending:
     pitch_xy_m: np.ndarray  # (N, 2)
     flags: np.ndarray  # (N,) int64
     joints_pitch_m: np.ndarray | None  # (N, J, 3), NaN rows for players without a body
+    angles_deg: np.ndarray | None  # (N, A), NaN rows for players without a body
 
 
 class SoccerStage:
@@ -105,16 +106,14 @@ class SoccerStage:
     uses = ("calibration", "keypoints", "body")  # pitch metres, torso colours, mesh ground points
     fills = ("metrics",)
 
-    def __init__(self, cfg: SoccerConfig, team_cfg: teams.TeamConfig, out_dir: Path | None = None) -> None:
+    def __init__(self, cfg: SoccerConfig, team_cfg: teams.TeamConfig) -> None:
         if cfg.speed_window_s <= 0 or cfg.max_speed_mps <= 0:
             raise ConfigError("soccer.speed_window_s and soccer.max_speed_mps must be > 0")
         self.cfg = cfg
         self.kin = cfg.kinematics()
         self.team_cfg = team_cfg
-        self.out_dir = out_dir
         self.teams = teams.TeamAssigner(team_cfg)
-        self.history: dict[int, PlayerHistory] = {}
-        self.report_files: list[Path] = []
+        self.history: dict[int, PlayerHistory] = {}  # for speeds
         self._pending: deque[_Pending] = deque()
         self._first_time: float | None = None
         self._newest_time = -np.inf
@@ -176,13 +175,17 @@ class SoccerStage:
         joints_pitch = None
         if body_rows and body is not None and body.joints_cam_m is not None:
             joints_pitch = np.full((n, body.joints_cam_m.shape[1], 3), np.nan, np.float32)
+        angles = np.full((n, len(ANGLE_NAMES)), np.nan, np.float32) if angle_rows else None
         for i, tid in enumerate(tracks.track_id):
             hist = self.history.setdefault(int(tid), PlayerHistory(int(tid)))
             usable = pitch_xy[i] if not odd[i] else np.full(2, np.nan)  # no speed from a merged box
-            hist.append(frame.index, frame.time_s, usable, angle_rows.get(int(tid)))
+            row = angle_rows.get(int(tid))
+            hist.append(frame.index, frame.time_s, usable, None)
+            if angles is not None and row is not None:
+                angles[i] = [row[name] for name in ANGLE_NAMES]
             if joints_pitch is not None and int(tid) in body_rows:
                 joints_pitch[i] = body_rows[int(tid)]
-        return _Pending(packet, pitch_xy, flags, joints_pitch)
+        return _Pending(packet, pitch_xy, flags, joints_pitch, angles)
 
     def _bodies(
         self, packet: Packet, pitch_xy: np.ndarray, rot: np.ndarray | None
@@ -259,6 +262,7 @@ class SoccerStage:
             speed,
             flags,
             item.joints_pitch_m,
+            item.angles_deg,
         )
         return packet.replace(metrics=metrics)
 
@@ -275,9 +279,21 @@ class SoccerStage:
         if not ready:
             return []
         if self.cfg.causal:
-            return [self._finish(item, self._speeds([item])) for item in ready]
-        speeds = self._speeds(ready)
-        return [self._finish(item, speeds) for item in ready]
+            out = [self._finish(item, self._speeds([item])) for item in ready]
+        else:
+            speeds = self._speeds(ready)
+            out = [self._finish(item, speeds) for item in ready]
+        self._forget()
+        return out
+
+    def _forget(self) -> None:
+        """Drop samples no frame still to be released can reach: memory stays flat in clip length."""
+        oldest = self._pending[0].packet.frame.time_s if self._pending else self._newest_time
+        keep_from = oldest - kinematics.reach_s(self.kin) - 1e-6
+        for tid in [t for t, h in self.history.items() if not len(h) or h.times()[-1] < keep_from]:
+            del self.history[tid]
+        for hist in self.history.values():
+            hist.drop_before(keep_from)
 
     def process(self, packets: list[Packet]) -> list[Packet]:
         for packet in packets:
@@ -285,21 +301,11 @@ class SoccerStage:
         return self._release(final=False)
 
     def flush(self) -> list[Packet]:
-        out = self._release(final=True)
-        if self.cfg.report and self.out_dir is not None:
-            from streamer.soccer.report import write_report
-
-            final_teams = {tid: self.teams.team_of(tid) for tid in self.history}
-            self.report_files = write_report(
-                self.out_dir, self.history, final_teams, self.kin, self.cfg.report_min_s
-            )
-        return out
+        return self._release(final=True)
 
 
 def build(config: dict[str, Any], context: StageContext) -> SoccerStage:
     section = config["soccer"]
     cfg = section_to(SoccerConfig, section, "soccer")
     team_cfg = section_to(teams.TeamConfig, section["teams"], "soccer.teams")
-    # the run's output directory, once StageContext carries it (see the module docstring)
-    out_dir = getattr(context, "out_dir", None)
-    return SoccerStage(cfg, team_cfg, Path(out_dir) if out_dir is not None else None)
+    return SoccerStage(cfg, team_cfg)
