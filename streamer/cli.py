@@ -174,6 +174,9 @@ def cmd_preview(args: argparse.Namespace) -> int:
     preset += ["smooth.mode=forward", "soccer.causal=true"]
     args.overrides = preset + list(args.overrides)
     config = _config_from_args(args)
+    view = config["preview"]
+    skip = set(view["skip_stages"] or [])
+    config["pipeline"]["stages"] = [s for s in config["pipeline"]["stages"] if s not in skip]
     headless = args.headless or not os.environ.get("DISPLAY")
     latest, server = (LatestFrame(), None) if headless else (None, None)
     if latest is not None:
@@ -183,7 +186,9 @@ def cmd_preview(args: argparse.Namespace) -> int:
             raise StreamerError(f"cannot serve the preview on 127.0.0.1:{args.port}: {exc.strerror}") from exc
         note = "" if args.headless else " (no display found)"
         print(f"preview{note}: http://127.0.0.1:{server.port}/", flush=True)
-    sink = PreviewSink(latest, window=None if headless else "streamer preview")
+    sink = PreviewSink(latest, window=None if headless else "streamer preview",
+                       jpeg_quality=int(view["jpeg_quality"]), max_height=int(view["max_height"]),
+                       meshes=bool(view["meshes"]))
     scratch = tempfile.mkdtemp(prefix="streamer-preview-")
     try:
         result = Pipeline(config).run(args.input, scratch, extra_sinks=[sink])

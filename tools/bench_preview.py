@@ -29,7 +29,8 @@ sys.path.insert(0, str(ROOT))
 from streamer.io.preview import read_mjpeg, read_stamp  # noqa: E402
 
 
-def measure(clip: Path, seconds: float, warmup: float, overrides: list[str]) -> dict[str, float]:
+def measure(clip: Path, seconds: float, warmup: float, overrides: list[str],
+            save: Path | None = None) -> dict[str, float]:
     """Latency figures of one preview run on ``clip``."""
     cmd = [sys.executable, "-m", "streamer", "preview", str(clip), "--headless", "--port", "0"]
     for item in overrides:
@@ -48,6 +49,10 @@ def measure(clip: Path, seconds: float, warmup: float, overrides: list[str]) -> 
         proc.wait(timeout=60)
     if not frames:
         raise SystemExit("no frame reached the viewer")
+    if save is not None:
+        import cv2
+
+        cv2.imwrite(str(save), frames[-1][1])
     start = frames[0][0] + warmup  # models load and warm up first
     kept = [(t, read_stamp(img)) for t, img in frames if t >= start]
     lat = np.array([t - s for t, s in kept if s is not None])
@@ -67,6 +72,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=8.0, help="seconds measured after the warm-up")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of stream ignored at the start")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--save", type=Path, help="write the last frame the viewer got to this PNG")
     args = parser.parse_args()
     clip = args.clip
     if clip is None:
@@ -75,7 +81,7 @@ def main() -> int:
                         str(args.seconds + args.warmup + 6)], check=True, capture_output=True)
     load0 = os.getloadavg()[0]
     t0 = time.perf_counter()
-    r = measure(clip, args.seconds, args.warmup, args.set)
+    r = measure(clip, args.seconds, args.warmup, args.set, args.save)
     print(f"{clip.name}: {r['frames']} frames shown at {r['shown_fps']:.1f} fps; source-to-viewer latency "
           f"median {r['median_ms']:.0f} ms, p95 {r['p95_ms']:.0f} ms, max {r['max_ms']:.0f} ms "
           f"({time.perf_counter() - t0:.0f} s; load average {load0:.1f} -> {os.getloadavg()[0]:.1f})")

@@ -167,6 +167,26 @@ def render_in_windows(image: np.ndarray, K: np.ndarray, meshes: list, alpha: flo
     return out
 
 
+def draw_layers(packet: Packet, mesh: MeshLayer | None = None, skeletons: bool = True) -> np.ndarray:
+    """The frame with every layer drawn (meshes, skeletons, boxes and ids, pitch lines, minimap and
+    speeds; each when the packet has it): one copy of the frame (a 720p copy costs as much as a
+    layer), the layers drawn into that copy in turn; the packet's own image is never changed."""
+    image = packet.frame.image
+    if mesh is not None:
+        image = mesh(image, packet)  # a new image when it drew anything
+    canvas = image.copy() if image is packet.frame.image else image
+    if skeletons and packet.keypoints is not None and len(packet.keypoints):
+        from streamer.pose.draw import draw_skeletons
+
+        draw_skeletons(canvas, packet.keypoints, min_conf=0.3, out=canvas)
+    draw_tracks(canvas, packet, out=canvas)
+    if packet.calibration is not None or packet.metrics is not None:
+        from streamer.soccer.overlay import draw_soccer_layer
+
+        draw_soccer_layer(canvas, packet, out=canvas)
+    return canvas
+
+
 class OverlaySink:
     """Draws each packet and encodes it; frame timing follows the input."""
 
@@ -180,22 +200,7 @@ class OverlaySink:
         self._t0: float | None = None
 
     def draw(self, packet: Packet) -> np.ndarray:
-        """The frame with every layer drawn: one copy of it (a 720p copy costs as much as a layer),
-        the layers drawn into that copy in turn; the packet's own image is never changed."""
-        image = packet.frame.image
-        if self.mesh is not None:
-            image = self.mesh(image, packet)  # a new image when it drew anything
-        canvas = image.copy() if image is packet.frame.image else image
-        if self.skeletons and packet.keypoints is not None and len(packet.keypoints):
-            from streamer.pose.draw import draw_skeletons
-
-            draw_skeletons(canvas, packet.keypoints, min_conf=0.3, out=canvas)
-        draw_tracks(canvas, packet, out=canvas)
-        if packet.calibration is not None or packet.metrics is not None:
-            from streamer.soccer.overlay import draw_soccer_layer
-
-            draw_soccer_layer(canvas, packet, out=canvas)
-        return canvas
+        return draw_layers(packet, self.mesh, self.skeletons)
 
     def write(self, packet: Packet) -> None:
         frame = packet.frame

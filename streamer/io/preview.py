@@ -21,7 +21,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from streamer.io.overlay_sink import draw_tracks
+from streamer.io.overlay_sink import MeshLayer, draw_layers
 from streamer.records import Packet
 
 _BITS = 48  # milliseconds since the epoch fit in 48 bits until the year 10889
@@ -189,18 +189,20 @@ class MjpegServer:
 
 
 class PreviewSink:
-    """Draws each packet, stamps its decode time, and shows it (window) or publishes it (MJPEG)."""
+    """Draws each packet (the overlay's layers: skeletons, boxes and ids, pitch lines, minimap and
+    speeds, meshes when asked), stamps its decode time, and shows it (window) or publishes it (MJPEG)."""
 
     name = "preview"
 
     def __init__(self, latest: LatestFrame | None = None, *, window: str | None = None,
-                 jpeg_quality: int = 80, max_height: int = 720) -> None:
+                 jpeg_quality: int = 80, max_height: int = 720, meshes: bool = False) -> None:
         self.latest, self.window = latest, window
         self.quality, self.max_height = jpeg_quality, max_height
+        self.mesh = MeshLayer() if meshes else None
         self.shown = 0
 
     def write(self, packet: Packet) -> None:
-        image = draw_tracks(packet.frame.image, packet)
+        image = draw_layers(packet, self.mesh)
         if self.max_height and image.shape[0] > self.max_height:
             scale = self.max_height / image.shape[0]
             image = cv2.resize(image, (round(image.shape[1] * scale), self.max_height), interpolation=cv2.INTER_AREA)
