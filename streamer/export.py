@@ -40,6 +40,24 @@ def export_bvh(npz_path: str | Path, out_path: str | Path, *, body_model: str | 
         rest = model.joints(betas=torch.from_numpy(seq["betas"].astype(np.float32))[None])[0, :n].numpy()
     times = seq["time_s"].astype(np.float64)
     frame_time = float(np.median(np.diff(times))) if len(times) > 1 else 1.0 / 25.0
+    slots = on_time_grid(times, frame_time)
     parents = tuple(int(p) for p in SMPLX_PARENTS[:n])
-    return write_bvh(out_path, tuple(BODY_JOINT_NAMES), parents, rest, seq["global_orient"],
-                     seq["body_pose"], seq["transl"], frame_time)
+    return write_bvh(out_path, tuple(BODY_JOINT_NAMES), parents, rest, seq["global_orient"][slots],
+                     seq["body_pose"][slots], seq["transl"][slots], frame_time)
+
+
+def on_time_grid(times: np.ndarray, frame_time: float) -> np.ndarray:
+    """For each BVH frame (one every ``frame_time`` seconds from ``times[0]``), the row to show.
+
+    A BVH plays its frames at one rate, so a player's file with gaps (frames he was not
+    tracked, or between the tracklets the identity pass joined) is laid on a regular grid:
+    each slot shows the latest row at or before it (a gap holds the last pose), so the
+    motion keeps real time instead of jumping across the gap.
+    """
+    if len(times) == 0:
+        return np.zeros(0, np.int64)
+    if not (np.isfinite(frame_time) and frame_time > 0):
+        return np.arange(len(times))
+    k = np.round((times - times[0]) / frame_time).astype(np.int64)
+    grid = np.arange(int(k.max()) + 1)
+    return np.clip(np.searchsorted(k, grid, side="right") - 1, 0, len(times) - 1)

@@ -474,11 +474,22 @@ class Pipeline:
         if failure is None and worker.error is not None:
             failure = Failure("sink", worker.failed_sink, worker.error)
         identity_report: dict[str, Any] = {}
+        report_written = identity is None  # without the pass the report sink wrote it as it closed
         if identity is not None and failure is None and status != "interrupted":
             try:  # after every sink has closed: link tracklets, rewrite the outputs under final ids
                 identity_report = identity.finish(out)
+                report_written = True
+            except KeyboardInterrupt:  # each output is either as streamed or fully relabelled
+                status, exit_code, error = "interrupted", EXIT_INTERRUPTED, "interrupted by the user"
             except Exception as exc:
                 failure = Failure("sink", identity.name, exc)
+        if not report_written and report is not None:
+            with sigint_ignored():  # the pass did not run or finish: the report under the tracker's ids
+                try:
+                    report.write_final({})
+                except Exception as exc:
+                    if failure is None:
+                        failure = Failure("sink", report.name, exc)
         failed: dict[str, str] = {}
         if failure is not None:
             failed = {failure.kind: failure.name}

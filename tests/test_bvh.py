@@ -95,3 +95,25 @@ def test_export_cli(tmp_path):
     assert read_bvh(tmp_path / "p4.bvh").rotations.shape == (5, 22, 3, 3)
     proc = run_cli("export", "bvh", str(tmp_path / "missing.npz"), "-o", str(tmp_path / "x.bvh"))
     assert proc.returncode == 2 and "player file not found" in proc.stderr
+
+
+def test_a_player_with_a_gap_keeps_real_time(tmp_path):
+    """Two tracklets joined by the identity pass, 1 s apart: the BVH holds the last pose over
+    the gap instead of playing the second tracklet straight after the first."""
+    from streamer.export import on_time_grid
+
+    times = np.concatenate([np.arange(10), np.arange(40, 50)]) / 30.0
+    slots = on_time_grid(times, 1 / 30.0)
+    assert len(slots) == 50
+    assert (slots[:10] == np.arange(10)).all() and (slots[10:40] == 9).all()
+    assert (slots[40:] == np.arange(10, 20)).all()
+    npz = player_npz(tmp_path / "player_7.npz", "mannequin", t=20)
+    with np.load(npz) as d:
+        arrays = dict(d)
+    arrays["time_s"] = times
+    np.savez(npz, **arrays)
+    export_bvh(npz, tmp_path / "p7.bvh")
+    bvh = read_bvh(tmp_path / "p7.bvh")
+    assert bvh.rotations.shape[0] == 50
+    np.testing.assert_allclose(bvh.rotations[25], bvh.rotations[9], atol=1e-6)
+    assert not np.allclose(bvh.rotations[40], bvh.rotations[9], atol=1e-3)

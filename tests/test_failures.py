@@ -63,3 +63,16 @@ def test_completed_run_has_no_failure_and_no_log(clip60, tmp_path):
     assert result.status == "completed"
     assert json.loads((tmp_path / "run.json").read_text())["failed"] == {}
     assert not (tmp_path / "run.log").exists()
+
+
+def test_a_failed_file_run_still_gets_its_soccer_report(clip60, tmp_path):
+    """The report waits for the identity pass; when a sink fails the pass does not run, and the
+    report is written under the tracker's ids instead of being lost."""
+    config = load_config(None, ["pipeline.stages=[detect,track,soccer]", "detect.backend=pitch",
+                                "outputs.overlay.enabled=false"])
+    assert config["identity"]["enabled"]
+    result = Pipeline(config).run(str(clip60.path), tmp_path, extra_sinks=[BoomSink(at=20)])
+    assert result.status == "failed"
+    assert result.report["identity"] == {}  # no pass
+    assert (tmp_path / "summary.csv").read_text().startswith("player_id,team,")
+    assert "summary.csv" in result.report["outputs"]

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from streamer.config import load_config
+from streamer.io.report import SUMMARY_COLUMNS
 from streamer.io.report_sink import ReportSink
 from streamer.pose.layouts import get_layout
 from streamer.records import BodyParams, Detections, Frame, Keypoints, Packet, PitchCalibration, Tracks
 from streamer.soccer import kinematics
 from streamer.soccer.angles import ANGLE_NAMES, JOINT
-from streamer.soccer.report import SUMMARY_COLUMNS
 from streamer.soccer.teams import TeamConfig, torso_quads
 from streamer.stages import StageContext, build_stage
 from streamer.stages.soccer import (
@@ -382,3 +382,14 @@ def test_flag_names():
     assert describe_flags(0) == ""
     assert describe_flags(FLAG_IMPLAUSIBLE_SPEED | FLAG_OFF_PITCH) == "implausible_speed|off_pitch"
     assert len(set(FLAG_NAMES)) == len(FLAG_NAMES) and all(bin(b).count("1") == 1 for b in FLAG_NAMES)
+
+
+def test_live_sources_hold_nothing_back():
+    """A live source (camera, stream) gets the causal soccer stage and forward smoothing from
+    its context alone, not only when streamer preview asks for them."""
+    config = load_config()
+    assert not config["soccer"]["causal"] and config["smooth"]["mode"] == "rts"
+    live = StageContext("cpu", FPS, live=True)
+    assert build_stage("soccer", config, live).cfg.causal
+    assert build_stage("smooth", config, live).params.mode == "forward"
+    assert not build_stage("soccer", config, StageContext("cpu", FPS)).cfg.causal

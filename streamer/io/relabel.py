@@ -69,20 +69,25 @@ def _merge_players(players_dir: Path, final: dict[int, int]) -> int:
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     for player, onlines in groups.items():
-        parts = []
+        pairs = []
         for online in onlines:
             with np.load(files[online]) as data:
-                parts.append({key: data[key] for key in data.files})
-        parts.sort(key=lambda p: int(p["frame_index"][0]) if len(p["frame_index"]) else 0)
-        out = _concat_player(parts, onlines if len(parts) == len(onlines) else [], player)
+                pairs.append((online, {key: data[key] for key in data.files}))
+        pairs.sort(key=lambda op: int(op[1]["frame_index"][0]) if len(op[1]["frame_index"]) else 0)
+        out = _concat_player([p for _, p in pairs], [o for o, _ in pairs], player)
         temp = partial_path(staging / f"player_{player}.npz")
         with open(temp, "wb") as fh:
             np.savez(fh, **out)
         commit(temp, staging / f"player_{player}.npz")
-    for path in files.values():
-        path.unlink()
-    for path in staging.glob("player_*.npz"):
+    # each final file replaces its name in one rename; then the tracklets' files no player
+    # kept go: at no moment is a player's data in neither place
+    kept = set()
+    for path in sorted(staging.glob("player_*.npz")):
         path.replace(players_dir / path.name)
+        kept.add(path.name)
+    for path in files.values():
+        if path.name not in kept:
+            path.unlink()
     staging.rmdir()
     return len(groups)
 

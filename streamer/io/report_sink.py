@@ -2,7 +2,7 @@
 
 Every released frame's ``metrics`` (ground point, team, flags, joint angles) is appended to
 a :class:`~streamer.soccer.history.PlayerHistory` per track id; at the end
-(:meth:`ReportSink.close`) :func:`streamer.soccer.report.write_report` writes
+(:meth:`ReportSink.close`) :func:`streamer.io.report.write_report` writes
 ``summary.csv``, ``angles.csv`` and the PNG plots into the run's output directory.
 
 A player's team in the report is the team of his latest frame (the stage's vote grows with
@@ -87,7 +87,7 @@ class ReportSink:
         return self._write(merged, teams)
 
     def _write(self, history: dict[int, PlayerHistory], teams: dict[int, int]) -> list[Path]:
-        from streamer.soccer.report import write_report  # matplotlib: only when a report is written
+        from streamer.io.report import write_report  # matplotlib: only when a report is written
 
         self.files = write_report(self.out_dir, history, teams, self.kin, self.min_s)
         return self.files

@@ -104,7 +104,10 @@ def build(config: dict[str, Any], context: StageContext) -> SmoothStage:
         raise ConfigError("the smooth stage needs a 'smooth:' config section")
     mesh = config.get("mesh") or {}
     joints = _BodyJoints(str(mesh.get("body_model", "auto")), str(mesh.get("smplx_path", "")) or None)
-    return SmoothStage(SmoothingParams.from_config(section), joints_fn=joints)
+    params = SmoothingParams.from_config(section)
+    if context.live:  # a live source: no fixed-lag smoothing, nothing held back
+        params = dataclasses.replace(params, mode="forward")
+    return SmoothStage(params, joints_fn=joints)
 
 
 class _BodyJoints:

@@ -25,6 +25,7 @@ from the released ``metrics`` (``angles_deg`` carries each frame's joint angles)
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -307,5 +308,7 @@ class SoccerStage:
 def build(config: dict[str, Any], context: StageContext) -> SoccerStage:
     section = config["soccer"]
     cfg = section_to(SoccerConfig, section, "soccer")
+    if context.live:  # a live source: hold nothing back
+        cfg = dataclasses.replace(cfg, causal=True)
     team_cfg = section_to(teams.TeamConfig, section["teams"], "soccer.teams")
     return SoccerStage(cfg, team_cfg)

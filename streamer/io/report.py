@@ -1,4 +1,5 @@
-"""The end-of-run soccer report: ``summary.csv``, ``angles.csv`` and PNG plots.
+"""The end-of-run soccer report: ``summary.csv``, ``angles.csv`` and PNG plots (written by
+the report sink, :mod:`streamer.io.report_sink`).
 
 Shape legend: ``T`` samples of one player.
 
