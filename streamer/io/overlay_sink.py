@@ -16,8 +16,7 @@ import numpy as np
 from streamer.io.video_writer import VideoWriter
 from streamer.records import TEAM_RGB, Packet
 
-#: box/label colour per team (0, 1, referee/other) and for an unknown team
-#: mesh albedo per team; unknown = light grey
+#: mesh albedo per team (0, 1, referee/other); unknown = light grey (boxes and labels: records.TEAM_RGB)
 TEAM_MESH_RGB = {0: (205, 80, 80), 1: (90, 130, 215), 2: (220, 200, 60), -1: (200, 200, 200)}
 
 

@@ -25,9 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from streamer.records import FLAG_IMPLAUSIBLE_SPEED, FLAG_POSITION_OUTLIER
-
-#: flag bits of :class:`SpeedSeries` (the soccer stage exposes them in PlayerMetrics.flags)
+from streamer.records import FLAG_IMPLAUSIBLE_SPEED, FLAG_POSITION_OUTLIER  # SpeedSeries.flags bits
 
 
 @dataclass(frozen=True, slots=True)
