@@ -171,3 +171,21 @@ def test_overlay_mesh_layer_skips_players_below_the_height_limit():
     cols = np.flatnonzero(all_drawn.any(axis=0))
     assert cols.min() < 320 < cols.max()  # both bodies drawn
     assert tall_only.sum() > 500 and not tall_only[:, :320].any()  # the 30 px tall player gets none
+
+
+def test_overlay_mesh_layer_keeps_a_tracks_shape_until_it_drifts_past_the_tolerance():
+    from streamer.io.overlay_sink import SHAPE_TOLERANCE, MeshLayer
+
+    layer = MeshLayer("convex")
+    ids = np.array([1, 2])
+    first = np.zeros((2, 10), np.float32)
+    np.testing.assert_array_equal(layer.shapes(ids, first), first)
+    small = first.copy()
+    small[:, 3] = 0.5 * SHAPE_TOLERANCE  # a small drift: both keep the shape they were drawn with
+    np.testing.assert_array_equal(layer.shapes(ids, small), first)
+    moved = small.copy()
+    moved[1, 0] = 2.0 * SHAPE_TOLERANCE  # track 2 drifts past the tolerance: drawn with its new shape
+    out = layer.shapes(ids, moved)
+    np.testing.assert_array_equal(out[0], first[0])
+    np.testing.assert_array_equal(out[1], moved[1])
+    np.testing.assert_array_equal(layer.shapes(np.array([3]), moved[1:]), moved[1:])  # a new track: its own

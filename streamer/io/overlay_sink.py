@@ -18,6 +18,12 @@ from streamer.records import TEAM_RGB, Packet
 
 #: mesh albedo per team (0, 1, referee/other); unknown = light grey (boxes and labels: records.TEAM_RGB)
 TEAM_MESH_RGB = {0: (205, 80, 80), 1: (90, 130, 215), 2: (220, 200, 60), -1: (200, 200, 200)}
+#: largest change of any shape coefficient (std) the overlay lets pass before it reshapes a
+#: player's mesh: a drift this small moves no vertex by a visible amount, and reshaping the
+#: mannequin costs ~20 ms per body, posing it well under 1 ms
+SHAPE_TOLERANCE = 0.05
+#: frames after which a track's drawn shape is forgotten when it has not been drawn
+SHAPE_MEMORY_FRAMES = 250
 
 
 def _teams(packet: Packet) -> dict[int, int]:
@@ -51,7 +57,10 @@ class MeshLayer:
 
     Only players whose track box is at least ``min_height_px`` tall get a mesh (a body a
     few dozen pixels tall reads better as its skeleton, and posing and rasterising it
-    is most of the overlay's cost on a broadcast frame). Each group of overlapping
+    is most of the overlay's cost on a broadcast frame). A track keeps the body shape it was
+    first drawn with until its smoothed shape drifts by more than :data:`SHAPE_TOLERANCE`
+    in some coefficient (the model's reshaped rest meshes are cached per shape, so a shape
+    that moves a little every frame would reshape every frame). Each group of overlapping
     bodies is rasterised in its own window of the frame, not over the whole frame: the
     same pixels, without full-frame depth and index buffers per frame.
 
@@ -66,6 +75,24 @@ class MeshLayer:
         self.body_name, self.alpha, self.lod = body, alpha, lod
         self.min_height_px = float(min_height_px)
         self._model: Any = None
+        self._shapes: dict[int, tuple[int, np.ndarray]] = {}  # track id -> (frame drawn, shape drawn)
+        self._frames = 0
+
+    def shapes(self, track_id: np.ndarray, betas: np.ndarray) -> np.ndarray:
+        """(N, 10) shapes to draw: each track's last drawn shape while ``betas`` stays within
+        :data:`SHAPE_TOLERANCE` of it, else ``betas`` (remembered as the new drawn shape)."""
+        self._frames += 1
+        out = np.array(betas, np.float32, copy=True)
+        for k, tid in enumerate(track_id.tolist()):
+            seen = self._shapes.get(tid)
+            if seen is not None and np.abs(out[k] - seen[1]).max() <= SHAPE_TOLERANCE:
+                out[k] = seen[1]
+            self._shapes[tid] = (self._frames, out[k])
+        if len(self._shapes) > 64:
+            old = [t for t, (f, _) in self._shapes.items() if self._frames - f > SHAPE_MEMORY_FRAMES]
+            for tid in old:
+                del self._shapes[tid]
+        return out
 
     def _body(self) -> Any:
         if self._model is None:
@@ -102,9 +129,10 @@ class MeshLayer:
         from streamer.render.mesh_renderer import MeshInstance
 
         model = self._body()
+        betas = self.shapes(body.track_id[rows], body.betas[rows])
         with torch.no_grad():
             vertices = model(
-                betas=torch.from_numpy(body.betas[rows]), global_orient=torch.from_numpy(body.global_orient[rows]),
+                betas=torch.from_numpy(betas), global_orient=torch.from_numpy(body.global_orient[rows]),
                 body_pose=torch.from_numpy(body.body_pose[rows]), transl=torch.from_numpy(body.transl[rows]),
             ).vertices.numpy()
         teams = _teams(packet)
