@@ -87,8 +87,8 @@ class ModelSamples:
 def _project(
     pitch_to_image: np.ndarray, samples: ModelSamples, lines: LineImage
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of the samples that land on the frame's pitch and the (M, 2) pixel (column, row)
-    each lands in (pixel i spans [i, i + 1) in the project's continuous coordinates)."""
+    """Indices of the samples that land on the frame's pitch and the (M, 2) continuous pixel
+    position (column, row) each lands at (pixel i spans [i, i + 1))."""
     h, w = lines.mask.shape
     with np.errstate(invalid="ignore", over="ignore"):
         proj = apply_homography(pitch_to_image, samples.points_m)
@@ -100,7 +100,7 @@ def _project(
     idx = np.flatnonzero(ok)
     uv = np.floor(proj[idx]).astype(np.int64)
     on_pitch = lines.pitch[uv[:, 1], uv[:, 0]] > 0
-    return idx[on_pitch], uv[on_pitch]
+    return idx[on_pitch], proj[idx[on_pitch]]
 
 
 def _dof(marking: np.ndarray, family: np.ndarray, min_points: int) -> int:
@@ -118,8 +118,8 @@ def evaluate(
     image_to_pitch: np.ndarray, lines: LineImage, samples: ModelSamples, radius_px: float
 ) -> LineFit:
     """How well a homography's model lines sit on the frame's line pixels."""
-    idx, uv = _project(np.linalg.inv(image_to_pitch), samples, lines)
-    d = lines.distance_px[uv[:, 1], uv[:, 0]] if len(idx) else np.zeros(0, np.float32)
+    idx, xy = _project(np.linalg.inv(image_to_pitch), samples, lines)
+    d = lines.nearest(xy, radius_px)[0] if len(idx) else np.zeros(0)
     m = d <= radius_px
     rms = float(np.sqrt(np.mean(d[m] ** 2))) if m.any() else float("nan")
     dof = _dof(samples.marking[idx[m]], samples.family[idx[m]], 8)
@@ -211,17 +211,16 @@ def refine(
     scale = t_img[0, 0]
     for radius in radii:
         p2i = np.linalg.inv(t_img) @ hn @ t_pitch
-        idx, uv = _project(p2i, samples, lines)
+        idx, xy = _project(p2i, samples, lines)
         if len(idx) < cfg.min_matched:
             return None
-        d = lines.distance_px[uv[:, 1], uv[:, 0]]
+        d, near = lines.nearest(xy, radius)
         m = d <= radius
         if m.sum() < cfg.min_matched:
             return None
-        near = lines.nearest_xy_px[uv[m, 1], uv[m, 0]]  # a pixel index: its centre is at + 0.5
-        normal = lines.normal_xy[near[:, 1], near[:, 0]].astype(np.float64)
+        normal = lines.normals[near[m]]
         xn = np.column_stack([samples.points_m[idx[m]] * t_pitch[0, 0], np.ones(int(m.sum()))])
-        qn = (near + 0.5) * scale + t_img[:2, 2]
+        qn = lines.points_px[near[m]] * scale + t_img[:2, 2]
         weight = 1.0 / (1.0 + (d[m] / (0.5 * radius)) ** 2)  # Cauchy: far pairs count less
         try:
             hn = _gauss_newton_step(hn, xn, qn, normal, weight, cfg.damping)

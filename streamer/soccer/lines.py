@@ -8,18 +8,21 @@ Shape legend: ``H, W`` frame size; ``N`` player boxes; ``S`` Hough segments; ``L
 2. **Line pixels.** White-top-hat of the darkest RGB channel (white is bright in all
    three, grass is dark in red and blue) with a disc a few line widths wide: bright
    structures narrower than the disc, inside the pitch, outside the player boxes.
-   Thinned to one-pixel centre lines, so a distance to the mask is a distance to a
-   line's centre.
+   Kept only on the response's crest across the line (one pixel per row or column, as a
+   thinning gives, far cheaper), so a distance to the mask is a distance to a line's
+   centre. Nearest line pixels are looked up in a k-d tree of these pixels (the dense
+   distance field is made only when the from-scratch search asks for it).
 3. **Straight lines** for the from-scratch fit: probabilistic Hough segments merged
    into lines and refitted by total least squares on the mask pixels near them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+from scipy.spatial import cKDTree
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,24 +47,48 @@ class LineImage:
     Attributes:
         mask: (H, W) uint8, 255 on the one-pixel centre lines of the white markings.
         pitch: (H, W) uint8, 255 on the pitch (grass) region.
-        distance_px: (H, W) float32 distance of every pixel to the nearest line pixel.
-        nearest_xy_px: (H, W, 2) int32 column and row of that nearest line pixel ((-1, -1)
-            when the mask is empty). In the project's continuous pixel coordinates (boxes,
-            keypoints, homographies) pixel (i, j) spans [i, i + 1) x [j, j + 1): its centre
-            is at (i + 0.5, j + 0.5).
-        normal_xy: (H, W, 2) float32 unit normal of the line through each line pixel (from
-            the structure tensor of the mask; meaningful on line pixels only).
+        points_px: (K, 2) float64 centres of the mask's pixels, in the project's continuous
+            pixel coordinates (boxes, keypoints, homographies): pixel (i, j) spans
+            [i, i + 1) x [j, j + 1), its centre is (i + 0.5, j + 0.5).
+        normals: (K, 2) float64 unit normal of the line through each of those pixels (the
+            minor axis of its neighbours' spread).
     """
 
     mask: np.ndarray
     pitch: np.ndarray
-    distance_px: np.ndarray
-    nearest_xy_px: np.ndarray
-    normal_xy: np.ndarray
+    points_px: np.ndarray
+    normals: np.ndarray
+    _cache: dict = field(default_factory=dict, repr=False)
 
     @property
     def num_pixels(self) -> int:
-        return int(np.count_nonzero(self.mask))
+        return len(self.points_px)
+
+    @property
+    def distance_px(self) -> np.ndarray:
+        """(H, W) float32 distance of every pixel to the nearest line pixel (inf without lines);
+        made on first use (the from-scratch search scores many hypotheses on it)."""
+        if "distance" not in self._cache:
+            if not self.num_pixels:
+                self._cache["distance"] = np.full(self.mask.shape, np.inf, np.float32)
+            else:
+                inverted = np.where(self.mask > 0, 0, 255).astype(np.uint8)
+                self._cache["distance"] = cv2.distanceTransform(inverted, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+        return self._cache["distance"]
+
+    def nearest(self, xy_px: np.ndarray, max_px: float = np.inf) -> tuple[np.ndarray, np.ndarray]:
+        """Distance (M,) from each of (M, 2) continuous pixel positions to the nearest line
+        pixel centre and that pixel's row in ``points_px`` (inf and K beyond ``max_px``)."""
+        tree = self._tree()
+        if tree is None:
+            return np.full(len(xy_px), np.inf), np.full(len(xy_px), 0, np.int64)
+        d, i = tree.query(xy_px, k=1, distance_upper_bound=max_px)
+        return d, np.asarray(i, np.int64)
+
+    def _tree(self) -> cKDTree | None:
+        if "tree" not in self._cache:
+            self._cache["tree"] = cKDTree(self.points_px) if self.num_pixels else None
+        return self._cache["tree"]
 
 
 def pitch_mask(image: np.ndarray, cfg: LineMaskConfig) -> np.ndarray:
@@ -110,6 +137,8 @@ def line_pixels(
     k = max(3, int(round(cfg.tophat_px * h / 720.0)) | 1)
     tophat = cv2.morphologyEx(darkest, cv2.MORPH_TOPHAT, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
     mask = np.where((tophat >= cfg.min_contrast) & (pitch > 0), 255, 0).astype(np.uint8)
+    if not mask.any():
+        return mask, pitch
     # a painted line has grass on both sides; the edge of a board, a roof or a stand does not
     hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV)
     grass = (
@@ -135,38 +164,61 @@ def line_pixels(
         y2 = np.clip(np.ceil(b[:, 3] + gh / 4), 0, h).astype(int)  # feet stand on lines: grow less down
         for a, c, d, e in zip(x1, y1, x2, y2, strict=True):
             mask[c:e, a:d] = 0
-    return cv2.ximgproc.thinning(mask), pitch
+    return _ridges(tophat, mask), pitch
+
+
+def _ridges(response: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """(H, W) uint8 0/255: the pixels of ``mask`` on the crest of ``response`` (a line's centre).
+
+    A pixel is kept when the lightly smoothed response peaks there across the line: along the
+    row where the response, smoothed wider, curves down more along the row than along the
+    column (a steep line; the wider smoothing keeps a line's flanks facing the same way as
+    its crest), along the column otherwise, and where it curves down overall (not on the
+    tails beside a line, where noise makes small peaks). One pixel per row (or column) of a
+    line, as a thinning gives, for a fraction of its cost.
+    """
+    r = cv2.GaussianBlur(response, (3, 3), 0).astype(np.int16)
+    p = cv2.copyMakeBorder(r, 1, 1, 1, 1, cv2.BORDER_REPLICATE)
+    across_row = (r >= p[1:-1, :-2]) & (r > p[1:-1, 2:])
+    across_col = (r >= p[:-2, 1:-1]) & (r > p[2:, 1:-1])
+    wide = cv2.GaussianBlur(response.astype(np.float32), (7, 7), 1.5)
+    curve_row = cv2.Sobel(wide, cv2.CV_32F, 2, 0, ksize=3)
+    curve_col = cv2.Sobel(wide, cv2.CV_32F, 0, 2, ksize=3)
+    crest = np.where(curve_row <= curve_col, across_row, across_col)
+    crest &= curve_row + curve_col < 0  # on the bright side of the line's flanks, not its tails
+    crest = (crest & (mask > 0)).astype(np.uint8)
+    # a crest pixel without a crest neighbour is noise, not a line
+    neighbours = cv2.boxFilter(crest, -1, (3, 3), normalize=False, borderType=cv2.BORDER_CONSTANT)
+    return np.where(crest & (neighbours >= 2), 255, 0).astype(np.uint8)
 
 
 def line_image(image: np.ndarray, boxes_xyxy: np.ndarray | None, cfg: LineMaskConfig) -> LineImage:
     """The :class:`LineImage` of an RGB frame (``boxes_xyxy`` (N, 4) players to ignore)."""
     mask, pitch = line_pixels(image, boxes_xyxy, cfg)
-    h, w = mask.shape
-    nearest = np.full((h, w, 2), -1, np.int32)
-    if not mask.any():
-        return LineImage(
-            mask, pitch, np.full((h, w), np.inf, np.float32), nearest, np.zeros((h, w, 2), np.float32)
-        )
-    inverted = np.where(mask > 0, 0, 255).astype(np.uint8)
-    dist, labels = cv2.distanceTransformWithLabels(inverted, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL)
-    # DIST_LABEL_PIXEL numbers the zero pixels from 1 in raster order
-    flat = np.flatnonzero(mask.ravel() > 0)
-    src = flat[labels.ravel() - 1]
-    nearest[..., 0] = (src % w).reshape(h, w)
-    nearest[..., 1] = (src // w).reshape(h, w)
-    return LineImage(mask, pitch, dist, nearest, line_normals(mask))
+    ys, xs = np.nonzero(mask)
+    points = np.column_stack([xs, ys]).astype(np.float64) + 0.5
+    line = LineImage(mask, pitch, points, np.zeros((len(points), 2)))
+    if len(points):
+        line.normals[:] = line_normals(line)
+    return line
 
 
-def line_normals(mask: np.ndarray, window_px: int = 7) -> np.ndarray:
-    """(H, W, 2) float32 unit normals of a line mask, from its structure tensor over a window."""
-    soft = cv2.blur(mask.astype(np.float32) / 255.0, (3, 3))
-    gx = cv2.Sobel(soft, cv2.CV_32F, 1, 0, ksize=3)
-    gy = cv2.Sobel(soft, cv2.CV_32F, 0, 1, ksize=3)
-    size = (window_px, window_px)
-    jxx, jxy, jyy = cv2.blur(gx * gx, size), cv2.blur(gx * gy, size), cv2.blur(gy * gy, size)
-    # the dominant gradient orientation: across the line
-    angle = 0.5 * np.arctan2(2 * jxy, jxx - jyy)
-    return np.dstack([np.cos(angle), np.sin(angle)]).astype(np.float32)
+def line_normals(lines: LineImage, neighbours: int = 8, radius_px: float = 4.0) -> np.ndarray:
+    """(K, 2) unit normals of the line pixels: across the spread of each pixel's nearest
+    neighbours (within ``radius_px``), as the structure tensor of a small window gives."""
+    pts = lines.points_px
+    k = min(neighbours, len(pts))
+    d, idx = lines._tree().query(pts, k=k, distance_upper_bound=radius_px)
+    d, idx = d.reshape(len(pts), k), idx.reshape(len(pts), k)
+    ok = np.isfinite(d)
+    nb = pts[np.where(ok, idx, 0)]
+    w = ok.astype(np.float64)
+    n = np.maximum(w.sum(axis=1), 1.0)
+    mean = (nb * w[..., None]).sum(axis=1) / n[:, None]
+    dx, dy = (nb[..., 0] - mean[:, :1]) * w, (nb[..., 1] - mean[:, 1:]) * w
+    cxx, cxy, cyy = (dx * dx).sum(axis=1), (dx * dy).sum(axis=1), (dy * dy).sum(axis=1)
+    along = 0.5 * np.arctan2(2 * cxy, cxx - cyy)  # the spread's major axis: along the line
+    return np.column_stack([-np.sin(along), np.cos(along)])
 
 
 def _tls_line(xy: np.ndarray) -> np.ndarray:
@@ -177,14 +229,35 @@ def _tls_line(xy: np.ndarray) -> np.ndarray:
     return np.array([normal[0], normal[1], -normal @ centre])
 
 
+def _bend(along: np.ndarray, offset: np.ndarray, max_gap_px: float = 6.0) -> tuple[float, float]:
+    """How the points near a line bend, over their longest unbroken run (gaps under
+    ``max_gap_px``): the sag (px) at the run's ends and the radius of curvature (px), from the
+    quadratic term of their offset against their position along the line."""
+    order = np.argsort(along)
+    along, offset = along[order], offset[order]
+    runs = np.split(np.arange(len(along)), np.flatnonzero(np.diff(along) >= max_gap_px) + 1)
+    run = max(runs, key=len)
+    if len(run) < 3:
+        return 0.0, float("inf")
+    t = along[run] - along[run].mean()
+    half = max(float(np.abs(t).max()), 1e-9)
+    x = t / half
+    coef = np.linalg.lstsq(np.column_stack([x * x, x, np.ones_like(x)]), offset[run], rcond=None)[0]
+    sag = abs(float(coef[0]))
+    return sag, half * half / max(2.0 * sag, 1e-12)
+
+
 def straight_lines(
-    mask: np.ndarray, min_length_frac: float = 0.06, max_lines: int = 12
+    mask: np.ndarray, min_length_frac: float = 0.06, max_lines: int = 12, min_radius_frac: float = 1.5
 ) -> tuple[np.ndarray, np.ndarray]:
     """Straight lines in a thinned line mask, longest support first.
 
     Args:
         mask: (H, W) uint8 line mask.
         min_length_frac: shortest line kept, as a fraction of the frame width.
+        min_radius_frac: pixels along a line that bend with a radius smaller than this
+            fraction of the frame width (and visibly: 0.7 px off at their ends) are a curve,
+            not a line (painted lines bend only through the lens: radii of tens of widths).
 
     Returns:
         lines: (L, 3) float64 ``a x + b y + c = 0`` with ``a² + b² = 1`` (continuous pixel
@@ -225,12 +298,15 @@ def straight_lines(
         # collinear support only: pixels near the line but spread along it sparsely (a
         # curve touching it) do not count as a line
         direction = np.array([-line[1], line[0]])
-        along = np.sort(pts[near] @ direction)
+        along = pts[near] @ direction
         if len(along) < min_len * 0.6:
             continue
-        gaps = np.diff(along)
+        gaps = np.diff(np.sort(along))
         if (gaps[gaps < 6].sum()) < 0.6 * min_len:
             continue
+        sag, radius = _bend(along, pts[near] @ line[:2] + line[2])
+        if sag >= 0.7 and radius < min_radius_frac * w:
+            continue  # the flat part of a curve (the centre circle seen from low)
         lines.append(line)
         supports.append(int(near.sum()))
         if len(lines) >= max_lines:
