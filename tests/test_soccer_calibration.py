@@ -378,12 +378,12 @@ def test_centre_circle_view_with_one_line_across():
 
     p2i = camera_p2i(0.0, 13.0, 1500.0)
     lines = line_image(render(p2i, (BIG_W, BIG_H), seed=4), None, LineMaskConfig())
-    found, _ = straight_lines(lines.mask)
+    found, _ = straight_lines(lines.thin_mask)  # the search's view of the lines
     assert len(found) == 2
     circle = apply_homography(p2i, pitch_model.markings()[3].points_m)
-    ell = ellipses(lines.mask, found)
+    ell = ellipses(lines.thin_mask, found)
     assert any(np.linalg.norm(np.array(e[0]) - circle.mean(axis=0)) < 3 for e in ell)
-    assert len(circle_hypotheses(lines.mask, found)) >= 2
+    assert len(circle_hypotheses(lines.thin_mask, found)) >= 2
     fit = line_search.search(lines, SAMPLES, FIT)
     assert fit is not None
     assert np.median(error_px(fit.image_to_pitch, p2i, (BIG_W, BIG_H))) < 1.0

@@ -50,7 +50,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from streamer.errors import ConfigError
@@ -66,7 +65,7 @@ from streamer.soccer.homography import (
     propagate,
     reprojection_rms_px,
 )
-from streamer.soccer.lines import LineMaskConfig, line_image
+from streamer.soccer.lines import LineMaskConfig, line_image, shrink
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,7 +278,7 @@ class Calibrator:
             small = image
             if scale < 1.0:
                 wh = (max(8, round(image.shape[1] * scale)), max(8, round(image.shape[0] * scale)))
-                small = cv2.resize(image, wh, interpolation=cv2.INTER_AREA)
+                small = shrink(image, wh)
             small_boxes = None if boxes_xyxy is None else np.asarray(boxes_xyxy, np.float64) * scale
             lines = line_image(small, small_boxes, self._mask_cfg)
             lines_share = float(np.count_nonzero(lines.pitch)) / lines.pitch.size

@@ -35,7 +35,8 @@ class FitConfig:
     max_error_px: float = 3.0  # RMS model-to-line distance above which a fit is rejected
     search_radius_px: float = 14.0  # first ICP search radius; larger recovers bigger errors,
     final_radius_px: float = 4.0  # ...and snaps to wrong lines more often
-    iterations: int = 10  # association + Gauss-Newton rounds
+    iterations: int = 5  # association + Gauss-Newton rounds from a neighbouring frame's calibration
+    search_iterations: int = 10  # ...and from a from-scratch hypothesis (further off)
     min_matched: int = 30  # model points on lines needed to accept a fit
     min_dof: int = 6  # constraints needed (2 per straight marking, 4 per curve; a homography has 8)
     min_inlier_frac: float = 0.35  # share of the visible model points a refined fit must put on lines
@@ -101,6 +102,21 @@ def _project(
     uv = np.floor(proj[idx]).astype(np.int64)
     on_pitch = lines.pitch[uv[:, 1], uv[:, 0]] > 0
     return idx[on_pitch], proj[idx[on_pitch]]
+
+
+def _near_frame(
+    pitch_to_image: np.ndarray, samples: ModelSamples, size: tuple[int, int], margin_px: float
+) -> ModelSamples:
+    """The samples that project within ``margin_px`` of the frame (in front of the camera)."""
+    w, h = size
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        proj = apply_homography(pitch_to_image, samples.points_m)
+        ok = np.isfinite(proj).all(axis=1) & (proj[:, 0] >= -margin_px) & (proj[:, 0] < w + margin_px)
+        ok &= (proj[:, 1] >= -margin_px) & (proj[:, 1] < h + margin_px)
+    hom = samples.points_m @ pitch_to_image[2, :2] + pitch_to_image[2, 2]
+    ok &= hom * np.sign(pitch_to_image[2, 2] if pitch_to_image[2, 2] != 0 else 1.0) > 0
+    keep = np.flatnonzero(ok)
+    return ModelSamples(samples.points_m[keep], samples.marking[keep], samples.family[keep])
 
 
 def _dof(marking: np.ndarray, family: np.ndarray, min_points: int) -> int:
@@ -209,17 +225,20 @@ def refine(
     hn = hn / hn[2, 2]
     radii = np.geomspace(cfg.search_radius_px, cfg.final_radius_px, max(1, cfg.iterations)) * unit
     scale = t_img[0, 0]
+    # the iterations move the model by about the search radius: only the model points that
+    # start near the frame can land in it
+    near_frame = _near_frame(np.linalg.inv(image_to_pitch), samples, (w, h), 4 * radii[0])
     for radius in radii:
         p2i = np.linalg.inv(t_img) @ hn @ t_pitch
-        idx, xy = _project(p2i, samples, lines)
+        idx, xy = _project(p2i, near_frame, lines)
         if len(idx) < cfg.min_matched:
             return None
         d, near = lines.nearest(xy, radius)
         m = d <= radius
         if m.sum() < cfg.min_matched:
             return None
-        normal = lines.normals[near[m]]
-        xn = np.column_stack([samples.points_m[idx[m]] * t_pitch[0, 0], np.ones(int(m.sum()))])
+        normal = lines.normals_at(near[m])
+        xn = np.column_stack([near_frame.points_m[idx[m]] * t_pitch[0, 0], np.ones(int(m.sum()))])
         qn = lines.points_px[near[m]] * scale + t_img[:2, 2]
         weight = 1.0 / (1.0 + (d[m] / (0.5 * radius)) ** 2)  # Cauchy: far pairs count less
         try:

@@ -23,6 +23,7 @@ Shape legend: ``L`` image lines; ``K`` hypotheses; ``P`` model points.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable
 
@@ -201,10 +202,10 @@ def search(
     """
     h, w = lines.mask.shape
     size = (w, h)
-    found, _ = straight_lines(lines.mask)
+    found, _ = straight_lines(lines.thin_mask)
     if len(found) < 2:
         return None
-    candidates = [circle_hypotheses(lines.mask, found)]
+    candidates = [circle_hypotheses(lines.thin_mask, found)]
     for first, second in groupings(found, size) if len(found) >= 4 else []:
         fam = [_order(found[f[: cfg.lines_per_family]], size) for f in (first, second)]
         for long_l, cross_l in ((fam[0], fam[1]), (fam[1], fam[0])):  # either may run along the touchlines
@@ -219,6 +220,7 @@ def search(
     if len(p2i) == 0:
         return None
     coarse = pitch_model.sample_markings(1.0)[0]
+    from_scratch = dataclasses.replace(cfg, iterations=cfg.search_iterations)
     scores = score_hypotheses(p2i, lines, coarse, 3.0 * h / 720.0)
     best: LineFit | None = None
     tried = 0
@@ -229,7 +231,7 @@ def search(
         if accept is not None and not accept(start):
             continue
         tried += 1
-        fit = refine(start, lines, samples, cfg)
+        fit = refine(start, lines, samples, from_scratch)
         if fit is None or fit.inlier_fraction < cfg.search_min_inlier_frac:
             continue
         if accept is not None and not accept(fit.image_to_pitch):
