@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import cv2
 import numpy as np
 import pytest
@@ -189,7 +191,8 @@ def test_stage_propagates_a_manual_calibration_both_ways(auto):
     packets, truths = panning_clip()
     manual_frame = 2
     cfg = CalibratorConfig(
-        manual_frame=manual_frame, manual_points=tuple(manual_rows(truths[manual_frame], 0.7)), auto=auto
+        manual_frame=manual_frame, manual_points=tuple(manual_rows(truths[manual_frame], 0.7)), auto=auto,
+        refit_every=1,
     )
     stage = CalibrateStage(Calibrator(cfg))
     out = stage.process(packets[:2])
@@ -216,14 +219,20 @@ def test_stage_without_manual_points_searches_and_tracks():
     assert stage.process(packets[:1]) == []
     out = stage.process(packets[1:]) + stage.flush()
     assert [p.frame.index for p in out] == [0, 1, 2, 3]
-    assert [p.calibration.source for p in out] == ["auto"] * 4
-    assert stage.calibrator.stats["searches"] == 1  # then each frame refines the previous one
+    # refit_every 2: once trusted, every other frame takes the calibration carried through the
+    # camera's motion without fitting its lines
+    assert [p.calibration.source for p in out] == ["auto", "auto", "propagated", "auto"]
+    assert stage.calibrator.stats["searches"] == 1  # then each line fit refines the previous frame's
     for p, truth in zip(out, truths, strict=True):
         assert np.median(error_px(p.calibration.image_to_pitch, truth, (W, H))) < 0.6
-        assert p.calibration.reprojection_error_px < 1.5
+        assert p.calibration.source == "propagated" or p.calibration.reprojection_error_px < 1.5
     report = stage.report()["calibration"]
     assert report["frames"] == 4 and report["frames_calibrated"] == 4
     assert report["share_calibrated"] == pytest.approx(1.0)
+    # refitting every frame: line fits throughout
+    every = CalibrateStage(Calibrator(dataclasses.replace(stage.calibrator.cfg, refit_every=1)))
+    out = every.process(packets) + every.flush()
+    assert [p.calibration.source for p in out] == ["auto"] * 4
     assert 0 < report["reprojection_rms_px"] < 1.5
     # a live stage holds nothing: the unconfirmed first frame goes out uncalibrated
     live = CalibrateStage(Calibrator(stage.calibrator.cfg), hold=False)

@@ -102,6 +102,7 @@ class CalibratorConfig:
     min_grass_on_pitch: float = 0.97
     paint_tolerance_px: float = 4.0
     min_paint_explained: float = 0.45
+    refit_every: int = 2
 
 
 def manual_pairs(points: tuple | list) -> tuple[np.ndarray, np.ndarray]:
@@ -164,6 +165,8 @@ class Calibrator:
             for m in pitch_model.markings()
         ]
         self.paint_share = float("nan")  # of the last step's calibration (see _paint_share)
+        self._moved = False  # the last carry had the camera's motion
+        self._since_fit = 0  # frames carried without a line fit since the last one (refit_every)
         self._last_search_s: float | None = None
         self._streak = 0  # line fits in a row that agreed since the last from-scratch fit
         self.found_now = False  # the last step's calibration came from a from-scratch search
@@ -189,6 +192,8 @@ class Calibrator:
     def reset(self) -> None:
         """Forget the view (a camera cut): the next frame is searched from scratch at once."""
         self._last_search_s = None
+        self._since_fit = 0
+        self._moved = False
         self._streak = 0
         self.confidence = 0.0
         self.scores = {}
@@ -307,6 +312,9 @@ class Calibrator:
             start, source, error = prior.image_to_pitch, "propagated", float("nan")
         else:
             start, source, error = None, "", float("nan")
+        if self._between_fits(prior, manual is not None):
+            return self._carried(start, boxes_xyxy, last_confirmed_s, time_s, size)
+        self._since_fit = 0
         found_now, lines_share, grass, inliers, work_h = False, 1.0, None, 1.0, None
         if cfg.auto and self._samples is not None:
             # the lines are found on a smaller copy (cost goes with the pixel count); homographies
@@ -364,6 +372,35 @@ class Calibrator:
         self.confidence = min(self.scores.values())
         return with_camera(start, error, source, size)
 
+    def _between_fits(self, prior: PitchCalibration | None, anchored: bool) -> bool:
+        """Whether this frame takes the carried calibration without looking at its lines: the
+        camera's motion carried a trusted fit here, and the last line fit was fewer than
+        ``refit_every`` frames ago."""
+        cfg = self.cfg
+        return (
+            cfg.auto and cfg.refit_every > 1 and not anchored and prior is not None and self._moved
+            and self._since_fit < cfg.refit_every - 1 and self.confidence >= cfg.min_confidence
+        )  # fmt: skip
+
+    def _carried(
+        self,
+        h: np.ndarray,
+        boxes_xyxy: np.ndarray | None,
+        last_confirmed_s: float | None,
+        time_s: float,
+        size: tuple[int, int],
+    ) -> PitchCalibration:
+        """The carried calibration of a frame between line fits: the checks that need the
+        frame's lines and grass keep the last fit's scores, the rest are made afresh."""
+        self._since_fit += 1
+        self.found_now = False
+        self.stats["propagated"] += 1
+        kept = {k: v for k, v in self.scores.items() if k in ("grass", "paint", "lines", "pitch")}
+        self.scores = self._confidence("propagated", h, False, False, boxes_xyxy, 1.0, last_confirmed_s, time_s, size)
+        self.scores.update(kept)
+        self.confidence = min(self.scores.values())
+        return with_camera(h, float("nan"), "propagated", size)
+
     def _confidence(
         self,
         source: str,
@@ -398,6 +435,7 @@ class Calibrator:
         Forward, ``prev_to_cur`` (2, 3) maps the previous frame's pixels to this frame's;
         backward (carrying from the next frame), it is the next frame's motion and is inverted.
         """
+        self._moved = calibration is not None and prev_to_cur is not None
         if calibration is None or not self.cfg.propagate:
             return None
         if prev_to_cur is None:

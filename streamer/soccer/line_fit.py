@@ -45,6 +45,7 @@ class FitConfig:
     sample_step_m: float = 0.5  # spacing of the model points
     lines_per_family: int = 4  # the search tries this many of each family (cost grows as n^4)
     search_keep: int = 6  # best hypotheses refined by the search
+    search_prescore_keep: int = 500  # hypotheses kept by the search's first, sparser scoring
 
 
 @dataclass(frozen=True, slots=True, eq=False)

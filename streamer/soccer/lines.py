@@ -135,12 +135,7 @@ def pitch_mask(image: np.ndarray, cfg: LineMaskConfig) -> np.ndarray:
     scale = 0.125
     small = shrink(image, (max(8, int(w * scale)), max(8, int(h * scale))))
     k = max(3, int(61 * (h / 720.0) * scale) | 1)
-    hsv = cv2.cvtColor(cv2.medianBlur(small, k), cv2.COLOR_RGB2HSV)
-    grass = (
-        (hsv[..., 0] >= cfg.grass_hue[0])
-        & (hsv[..., 0] <= cfg.grass_hue[1])
-        & (hsv[..., 1] >= cfg.grass_min_sat)
-    ).astype(np.uint8) * 255
+    grass = _grass(cv2.cvtColor(cv2.medianBlur(small, k), cv2.COLOR_RGB2HSV), cfg)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(grass, connectivity=8)
     if n <= 1:
         return np.zeros((h, w), np.uint8)
@@ -152,7 +147,13 @@ def pitch_mask(image: np.ndarray, cfg: LineMaskConfig) -> np.ndarray:
     region = cv2.resize(region, (w, h), interpolation=cv2.INTER_LINEAR)
     grow = max(1, int(round(cfg.pitch_grow_px * h / 720.0)))
     region = cv2.dilate(region, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
-    return np.where(region > 127, 255, 0).astype(np.uint8)
+    return cv2.threshold(region, 127, 255, cv2.THRESH_BINARY)[1]
+
+
+def _grass(hsv: np.ndarray, cfg: LineMaskConfig) -> np.ndarray:
+    """(H, W) uint8 0/255: grass-coloured pixels of an HSV (OpenCV ranges) image."""
+    lo = (cfg.grass_hue[0], cfg.grass_min_sat, 0)
+    return cv2.inRange(hsv, lo, (cfg.grass_hue[1], 255, 255))
 
 
 def line_pixels(
@@ -187,12 +188,7 @@ def _line_candidates(
     if not mask.any():
         return mask, tophat, pitch
     # a painted line has grass on both sides; the edge of a board, a roof or a stand does not
-    hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV)
-    grass = (
-        (hsv[..., 0] >= cfg.grass_hue[0])
-        & (hsv[..., 0] <= cfg.grass_hue[1])
-        & (hsv[..., 1] >= cfg.grass_min_sat)
-    ).astype(np.float32)
+    grass = cv2.multiply(_grass(cv2.cvtColor(image, cv2.COLOR_RGB2HSV), cfg), 1.0 / 255.0, dtype=cv2.CV_32F)
     r = max(4, int(round(cfg.ring_px * h / 720.0)))
     ring = np.zeros((2 * r + 1, 2 * r + 1), np.uint8)
     cv2.circle(ring, (r, r), r, 1, 1)
