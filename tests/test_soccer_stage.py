@@ -350,11 +350,12 @@ def test_real_clip_calibrated_teams_and_plausible_speeds(shared_data, tmp_path):
             window = later.process(window)
     out += window
     assert len(out) == 60
-    cal = [p.calibration for p in out]
+    cal = [p.calibration for p in sorted(out, key=lambda p: p.frame.index)]
     assert all(c is not None for c in cal)
     assert cal[0].source in ("manual", "auto")
     refined = [c.reprojection_error_px for c in cal if c.source == "auto"]
-    assert len(refined) > 50 and np.median(refined) < 1.5
+    # the lines are fitted on every refit_every-th frame, carried through the camera motion between
+    assert len(refined) > 0.8 * 60 / config["calibrate"]["refit_every"] and np.median(refined) < 1.5
     teams = np.concatenate([p.metrics.team for p in out])
     assert (teams == 0).sum() > 300 and (teams == 1).sum() > 300
     speeds = np.concatenate([p.metrics.speed_mps for p in out])

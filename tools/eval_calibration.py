@@ -10,7 +10,12 @@ default detector) and for every labelled frame this reports:
   calibration (pitch point → image through the inverse homography, distance to the label),
   as a share of the image width (%); blank when uncalibrated;
 * per clip: the share of frames calibrated, and the share of the player positions written
-  (finite ``pitch_xy_m``) that lie on the pitch grown by ``--margin-m``.
+  (finite ``pitch_xy_m``) that lie on the pitch grown by ``--margin-m``; with person-box
+  labels (``tests/data/person_boxes/<stem>.json``) on frames in the run, that share split
+  into the tracks on labelled players (IoU >= 0.5: a wrong calibration puts them off the
+  pitch) and the tracks on people the labels ignore (stewards, photographers, ball kids
+  beside the pitch: rightly placed off it), and the median distance of the off-pitch
+  positions beyond the lines.
 
 ``--draw DIR`` writes each labelled frame with the labels (green) and where the frame's
 calibration puts them (red) and its pitch lines (magenta), to check labels and fits by eye.
@@ -30,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -39,6 +45,7 @@ from streamer.records import Packet  # noqa: E402
 from streamer.soccer import pitch_model  # noqa: E402
 from streamer.soccer.homography import apply_homography  # noqa: E402
 from streamer.stages import StageContext, build_stage  # noqa: E402
+from streamer.tracking.association import coverage, iou  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -157,12 +164,23 @@ def evaluate(
     wall = time.perf_counter() - t0
     rows: list[dict[str, Any]] = []
     positions, on_pitch = 0, 0
+    people = _person_labels(label_path.stem)
+    split = {"players": [0, 0], "ignored": [0, 0]}  # positions, of them on the pitch
+    beyond: list[float] = []
     for packet in packets:
         m = packet.metrics
         if m is not None and len(m):
-            xy = m.pitch_xy_m[np.isfinite(m.pitch_xy_m).all(axis=1)]
+            ok = np.isfinite(m.pitch_xy_m).all(axis=1)
+            xy = m.pitch_xy_m[ok]
+            inside = pitch_model.inside_pitch(xy, margin_m)
             positions += len(xy)
-            on_pitch += int(pitch_model.inside_pitch(xy, margin_m).sum())
+            on_pitch += int(inside.sum())
+            beyond += _beyond_lines_m(xy[~inside]).tolist()
+            if packet.frame.index in people and packet.tracks is not None:
+                kind = _person_kind(packet.tracks.xyxy_px[ok], people[packet.frame.index])
+                for name in split:
+                    split[name][0] += int((kind == name).sum())
+                    split[name][1] += int(inside[kind == name].sum())
         label = by_frame.get(packet.frame.index)
         if label is None:
             continue
@@ -186,8 +204,46 @@ def evaluate(
         "share_calibrated": float(np.mean(calibrated)) if calibrated else float("nan"),
         "positions": positions,
         "share_on_pitch": on_pitch / positions if positions else float("nan"),
+        "off_pitch_median_beyond_m": float(np.median(beyond)) if beyond else float("nan"),
+        "labelled_players_positions": split["players"][0],
+        "labelled_players_on_pitch": split["players"][1] / split["players"][0] if split["players"][0] else float("nan"),
+        "ignored_people_positions": split["ignored"][0],
+        "ignored_people_on_pitch": split["ignored"][1] / split["ignored"][0] if split["ignored"][0] else float("nan"),
         "frames": rows,
     }  # fmt: skip
+
+
+def _person_labels(stem: str) -> dict[int, dict[str, np.ndarray]]:
+    """Frame index -> labelled player boxes and ignore regions (empty without a label file)."""
+    path = ROOT / "tests" / "data" / "person_boxes" / f"{stem}.json"
+    if not path.exists():
+        return {}
+    data = json.loads(path.read_text())
+    return {
+        f["frame"]: {k: np.asarray(f[k], np.float64).reshape(-1, 4) for k in ("boxes", "ignore")}
+        for f in data["frames"]
+    }
+
+
+def _person_kind(boxes: np.ndarray, labels: dict[str, np.ndarray]) -> np.ndarray:
+    """(N,) "players" for track boxes on a labelled player (IoU >= 0.5, one each), "ignored"
+    for boxes at least half inside an ignore region, "" otherwise."""
+    kind = np.full(len(boxes), "", dtype=object)
+    if len(boxes) and len(labels["boxes"]):
+        overlap = iou(boxes, labels["boxes"])
+        rows, cols = linear_sum_assignment(-overlap)
+        kind[rows[overlap[rows, cols] >= 0.5]] = "players"
+    if len(boxes) and len(labels["ignore"]):
+        inside = coverage(boxes, labels["ignore"]).max(axis=1) >= 0.5
+        kind[(kind == "") & inside] = "ignored"
+    return kind
+
+
+def _beyond_lines_m(xy: np.ndarray) -> np.ndarray:
+    """(K,) how far (m) each of (K, 2) pitch points lies outside the touch and goal lines."""
+    dx = np.abs(xy[:, 0]) - pitch_model.HALF_LENGTH_M
+    dy = np.abs(xy[:, 1]) - pitch_model.HALF_WIDTH_M
+    return np.hypot(np.clip(dx, 0, None), np.clip(dy, 0, None))
 
 
 def summary(results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -219,7 +275,11 @@ def main() -> None:
         res = evaluate(path, args.data, args.margin_m, args.draw, args.cache)
         results.append(res)
         print(f"{res['clip']}: frames={res['frames_run']} calibrated={res['share_calibrated']:.3f} "
-              f"positions={res['positions']} on_pitch={res['share_on_pitch']:.3f} ({res['wall_s']} s)")  # fmt: skip
+              f"positions={res['positions']} on_pitch={res['share_on_pitch']:.3f} "
+              f"(off-pitch ones: median {res['off_pitch_median_beyond_m']:.1f} m beyond the lines; "
+              f"labelled players {res['labelled_players_on_pitch']:.3f} of {res['labelled_players_positions']}, "
+              f"ignored people {res['ignored_people_on_pitch']:.3f} of {res['ignored_people_positions']}) "
+              f"({res['wall_s']} s)")  # fmt: skip
         for r in res["frames"]:
             print(f"  frame {r['frame']:4d} pts={r['points']} cal={'yes' if r['calibrated'] else 'no '} "
                   f"{r['source']:10s} err_med={r['err_med_pct']:6.2f}% err_max={r['err_max_pct']:6.2f}%")  # fmt: skip

@@ -35,7 +35,8 @@ class FitConfig:
     max_error_px: float = 3.0  # RMS model-to-line distance above which a fit is rejected
     search_radius_px: float = 14.0  # first ICP search radius; larger recovers bigger errors,
     final_radius_px: float = 4.0  # ...and snaps to wrong lines more often
-    iterations: int = 10  # association + Gauss-Newton rounds
+    iterations: int = 5  # association + Gauss-Newton rounds from a neighbouring frame's calibration
+    search_iterations: int = 10  # ...and from a from-scratch hypothesis (further off)
     min_matched: int = 30  # model points on lines needed to accept a fit
     min_dof: int = 6  # constraints needed (2 per straight marking, 4 per curve; a homography has 8)
     min_inlier_frac: float = 0.35  # share of the visible model points a refined fit must put on lines
@@ -44,6 +45,7 @@ class FitConfig:
     sample_step_m: float = 0.5  # spacing of the model points
     lines_per_family: int = 4  # the search tries this many of each family (cost grows as n^4)
     search_keep: int = 6  # best hypotheses refined by the search
+    search_prescore_keep: int = 500  # hypotheses kept by the search's first, sparser scoring
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -87,8 +89,8 @@ class ModelSamples:
 def _project(
     pitch_to_image: np.ndarray, samples: ModelSamples, lines: LineImage
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of the samples that land on the frame's pitch and the (M, 2) pixel (column, row)
-    each lands in (pixel i spans [i, i + 1) in the project's continuous coordinates)."""
+    """Indices of the samples that land on the frame's pitch and the (M, 2) continuous pixel
+    position (column, row) each lands at (pixel i spans [i, i + 1))."""
     h, w = lines.mask.shape
     with np.errstate(invalid="ignore", over="ignore"):
         proj = apply_homography(pitch_to_image, samples.points_m)
@@ -100,7 +102,22 @@ def _project(
     idx = np.flatnonzero(ok)
     uv = np.floor(proj[idx]).astype(np.int64)
     on_pitch = lines.pitch[uv[:, 1], uv[:, 0]] > 0
-    return idx[on_pitch], uv[on_pitch]
+    return idx[on_pitch], proj[idx[on_pitch]]
+
+
+def _near_frame(
+    pitch_to_image: np.ndarray, samples: ModelSamples, size: tuple[int, int], margin_px: float
+) -> ModelSamples:
+    """The samples that project within ``margin_px`` of the frame (in front of the camera)."""
+    w, h = size
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        proj = apply_homography(pitch_to_image, samples.points_m)
+        ok = np.isfinite(proj).all(axis=1) & (proj[:, 0] >= -margin_px) & (proj[:, 0] < w + margin_px)
+        ok &= (proj[:, 1] >= -margin_px) & (proj[:, 1] < h + margin_px)
+    hom = samples.points_m @ pitch_to_image[2, :2] + pitch_to_image[2, 2]
+    ok &= hom * np.sign(pitch_to_image[2, 2] if pitch_to_image[2, 2] != 0 else 1.0) > 0
+    keep = np.flatnonzero(ok)
+    return ModelSamples(samples.points_m[keep], samples.marking[keep], samples.family[keep])
 
 
 def _dof(marking: np.ndarray, family: np.ndarray, min_points: int) -> int:
@@ -118,8 +135,8 @@ def evaluate(
     image_to_pitch: np.ndarray, lines: LineImage, samples: ModelSamples, radius_px: float
 ) -> LineFit:
     """How well a homography's model lines sit on the frame's line pixels."""
-    idx, uv = _project(np.linalg.inv(image_to_pitch), samples, lines)
-    d = lines.distance_px[uv[:, 1], uv[:, 0]] if len(idx) else np.zeros(0, np.float32)
+    idx, xy = _project(np.linalg.inv(image_to_pitch), samples, lines)
+    d = lines.nearest(xy, radius_px)[0] if len(idx) else np.zeros(0)
     m = d <= radius_px
     rms = float(np.sqrt(np.mean(d[m] ** 2))) if m.any() else float("nan")
     dof = _dof(samples.marking[idx[m]], samples.family[idx[m]], 8)
@@ -209,19 +226,21 @@ def refine(
     hn = hn / hn[2, 2]
     radii = np.geomspace(cfg.search_radius_px, cfg.final_radius_px, max(1, cfg.iterations)) * unit
     scale = t_img[0, 0]
+    # the iterations move the model by about the search radius: only the model points that
+    # start near the frame can land in it
+    near_frame = _near_frame(np.linalg.inv(image_to_pitch), samples, (w, h), 4 * radii[0])
     for radius in radii:
         p2i = np.linalg.inv(t_img) @ hn @ t_pitch
-        idx, uv = _project(p2i, samples, lines)
+        idx, xy = _project(p2i, near_frame, lines)
         if len(idx) < cfg.min_matched:
             return None
-        d = lines.distance_px[uv[:, 1], uv[:, 0]]
+        d, near = lines.nearest(xy, radius)
         m = d <= radius
         if m.sum() < cfg.min_matched:
             return None
-        near = lines.nearest_xy_px[uv[m, 1], uv[m, 0]]  # a pixel index: its centre is at + 0.5
-        normal = lines.normal_xy[near[:, 1], near[:, 0]].astype(np.float64)
-        xn = np.column_stack([samples.points_m[idx[m]] * t_pitch[0, 0], np.ones(int(m.sum()))])
-        qn = (near + 0.5) * scale + t_img[:2, 2]
+        normal = lines.normals_at(near[m])
+        xn = np.column_stack([near_frame.points_m[idx[m]] * t_pitch[0, 0], np.ones(int(m.sum()))])
+        qn = lines.points_px[near[m]] * scale + t_img[:2, 2]
         weight = 1.0 / (1.0 + (d[m] / (0.5 * radius)) ** 2)  # Cauchy: far pairs count less
         try:
             hn = _gauss_newton_step(hn, xn, qn, normal, weight, cfg.damping)

@@ -23,6 +23,8 @@ Shape legend: ``L`` image lines; ``K`` hypotheses; ``P`` model points.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import itertools
 from collections.abc import Callable
 
@@ -114,32 +116,40 @@ def _order(lines: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return lines[np.argsort(s)]
 
 
+@functools.cache
+def _model_corner_sets() -> np.ndarray:
+    """(C, 4, 2) every choice of two long and two cross model lines, in either order, as the
+    four crossings (x1, y1), (x2, y1), (x1, y2), (x2, y2)."""
+    model_long = np.array(sorted(pitch_model.LONG_LINES_Y_M))
+    model_cross = np.array(sorted(pitch_model.CROSS_LINES_X_M))
+    sets = []
+    for (ya, yb), (xc, xd) in itertools.product(
+        itertools.combinations(model_long, 2), itertools.combinations(model_cross, 2)
+    ):
+        for y1, y2 in ((ya, yb), (yb, ya)):  # image order may run either way
+            for x1, x2 in ((xc, xd), (xd, xc)):
+                sets.append([[x1, y1], [x2, y1], [x1, y2], [x2, y2]])
+    return np.asarray(sets, np.float64)
+
+
 def _corner_sets(long_l: np.ndarray, cross_l: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Every hypothesis's four image crossings and four model points.
 
     Returns:
         image_px: (K, 4, 2); pitch_m: (K, 4, 2), in the same corner order.
     """
-    model_long = np.array(sorted(pitch_model.LONG_LINES_Y_M))
-    model_cross = np.array(sorted(pitch_model.CROSS_LINES_X_M))
-    img_sets, model_sets = [], []
+    quads = []
     for (i, j), (k, m) in itertools.product(
         itertools.combinations(range(len(long_l)), 2), itertools.combinations(range(len(cross_l)), 2)
     ):
         pts = np.array([np.cross(long_l[a], cross_l[b]) for a, b in ((i, k), (i, m), (j, k), (j, m))])
         if (np.abs(pts[:, 2]) < 1e-9).any():
             continue
-        img = pts[:, :2] / pts[:, 2:]
-        for (ya, yb), (xc, xd) in itertools.product(
-            itertools.combinations(model_long, 2), itertools.combinations(model_cross, 2)
-        ):
-            for y1, y2 in ((ya, yb), (yb, ya)):  # image order may run either way
-                for x1, x2 in ((xc, xd), (xd, xc)):
-                    img_sets.append(img)
-                    model_sets.append([[x1, y1], [x2, y1], [x1, y2], [x2, y2]])
-    if not img_sets:
+        quads.append(pts[:, :2] / pts[:, 2:])
+    if not quads:
         return np.zeros((0, 4, 2)), np.zeros((0, 4, 2))
-    return np.asarray(img_sets, np.float64), np.asarray(model_sets, np.float64)
+    model = _model_corner_sets()
+    return np.repeat(np.asarray(quads), len(model), axis=0), np.tile(model, (len(quads), 1, 1))
 
 
 def homographies_from_corners(pitch_m: np.ndarray, image_px: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -201,10 +211,10 @@ def search(
     """
     h, w = lines.mask.shape
     size = (w, h)
-    found, _ = straight_lines(lines.mask)
+    found, _ = straight_lines(lines.thin_mask)
     if len(found) < 2:
         return None
-    candidates = [circle_hypotheses(lines.mask, found)]
+    candidates = [circle_hypotheses(lines.thin_mask, found)]
     for first, second in groupings(found, size) if len(found) >= 4 else []:
         fam = [_order(found[f[: cfg.lines_per_family]], size) for f in (first, second)]
         for long_l, cross_l in ((fam[0], fam[1]), (fam[1], fam[0])):  # either may run along the touchlines
@@ -218,8 +228,14 @@ def search(
     p2i = p2i[plausible_cameras(p2i, size)] if len(p2i) else p2i
     if len(p2i) == 0:
         return None
-    coarse = pitch_model.sample_markings(1.0)[0]
-    scores = score_hypotheses(p2i, lines, coarse, 3.0 * h / 720.0)
+    from_scratch = dataclasses.replace(cfg, iterations=cfg.search_iterations)
+    on_px = 3.0 * h / 720.0
+    # a first pass on model points every 4 m keeps the best few hundred, which are scored again
+    # on points every metre (the right hypothesis scores high on both)
+    sparse = score_hypotheses(p2i, lines, pitch_model.sample_markings(4.0)[0], on_px)
+    keep = np.argsort(-sparse, kind="stable")[: max(cfg.search_prescore_keep, cfg.search_keep)]
+    p2i = p2i[keep]
+    scores = score_hypotheses(p2i, lines, pitch_model.sample_markings(1.0)[0], on_px)
     best: LineFit | None = None
     tried = 0
     for k in np.argsort(-scores):
@@ -229,7 +245,7 @@ def search(
         if accept is not None and not accept(start):
             continue
         tried += 1
-        fit = refine(start, lines, samples, cfg)
+        fit = refine(start, lines, samples, from_scratch)
         if fit is None or fit.inlier_fraction < cfg.search_min_inlier_frac:
             continue
         if accept is not None and not accept(fit.image_to_pitch):
