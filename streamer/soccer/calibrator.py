@@ -22,9 +22,10 @@ one is ``"propagated"`` with error NaN (unknown).
 **Confidence.** Every step also scores how far its calibration can be trusted
 (:attr:`Calibrator.confidence`, 0..1, the smallest of):
 
-* *agreement*: a from-scratch fit is one guess; it counts only once ``min_streak`` line
-  fits in a row, each refined from the previous frame's calibration carried through the
-  camera motion, have agreed with it (the score grows 1/min_streak per agreeing frame);
+* *agreement*: a from-scratch fit is one guess; line fits in a row, each refined from the
+  previous frame's calibration carried through the camera motion, that agree with it raise
+  the score by 1/``min_streak`` each (the fit itself counts one), so with ``min_confidence``
+  0.5 and ``min_streak`` 3 it is trusted from the second agreeing fit;
 * *age*: a calibration carried without a line fit loses trust over ``lost_after_s``;
 * *players*: with enough player boxes, the share of their ground points that land on the
   pitch (grown by ``players_margin_m``): a fit that puts the players in the stands is

@@ -150,10 +150,13 @@ class CalibrateStage:
         self.calibrator.reset()
 
     def end_shot(self) -> list[Packet]:
-        """A camera cut: release the held frames, then carry nothing into the new view."""
+        """A camera cut: release the held frames, then carry nothing into the new view. A manual
+        frame still ahead stays ahead: the new shot's frames before it are held for it."""
+        manual = self._manual_frame
         out = self.flush()
         self.reset()
         self._shot = None
+        self._manual_frame = manual
         return out
 
     def report(self) -> dict[str, Any]:
