@@ -31,7 +31,7 @@ class SmoothingParams:
     #: per-frame joint rotation noise (std) at confidence 1 and the reference box height
     rot_noise_rad: float = math.radians(5.0)
     #: angular acceleration noise density, q = rot_accel² · 1 s in rad²/s³, of the root; other
-    #: joints scale it from ×0.5 (spine) to ×2.5 (knees), see ``state.JOINT_ACCEL_SCALE``
+    #: joints scale it from ×0.5 (spine) to ×7.5 (knees), see ``state.JOINT_ACCEL_SCALE``
     rot_accel_rad_s2: float = math.radians(200.0)
     #: per-frame root translation noise (std) across the image (x, y) and in depth (z)
     transl_noise_m: float = 0.03
