@@ -136,3 +136,32 @@ def test_projected_joints_stay_on_hand_marked_bodies(shared_data):
 
     marks = Path(__file__).resolve().parent / "data" / "joints_2d" / "real_frames.json"
     assert check_marks(marks, shared_data) >= 0.9
+
+
+def test_hidden_limb_joints_are_marked_world_only(body):
+    truth, _, obs, side = squat_bottom(body)
+    far, near = ("left", "right") if side[0] > 0 else ("right", "left")
+    only = fit(body, truth, obs, 0.5).joint_world_only[0]
+    # the far hip's and knee's rotations rest on the hidden knee and ankle: the 3D guess alone
+    assert only[J[f"{far}_hip"]] and only[J[f"{far}_knee"]]
+    assert not only[J[f"{near}_hip"]] and not only[J[f"{near}_knee"]] and not only[J["pelvis"]]
+    assert not fit(body, truth, obs, 0.0).joint_world_only.any()  # no 3D floor: nothing is world-only
+
+
+def test_smoother_noise_of_a_world_only_joint_ignores_the_box_size():
+    """A hidden limb's rotation comes from a metric 3D guess: its noise must not grow 4x on a
+    small player's box the way a 2D-fitted joint's does (that left small runners' hidden legs
+    unsmoothed), nor stay at a large player's 2D noise (too little smoothing of a noisy guess)."""
+    from streamer.records import BodyParams
+    from streamer.smoothing.measurement import measurements_from_body
+    from streamer.smoothing.params import SmoothingParams
+
+    params = SmoothingParams()
+    only = np.zeros((2, 22), bool)
+    only[:, J["left_knee"]] = True
+    body = BodyParams(np.array([1, 2]), np.zeros((2, 10), np.float32), np.zeros((2, 3), np.float32),
+                      np.zeros((2, 21, 3), np.float32), np.ones((2, 3), np.float32), np.eye(3, dtype=np.float32),
+                      np.full((2, 22), 0.2, np.float32), joint_world_only=only)
+    meas = measurements_from_body(body, np.array([40.0, 400.0]), params)  # a small and a large player
+    assert meas.rot_var[:, J["left_knee"]] == pytest.approx([params.hidden_rot_noise_rad**2] * 2)
+    assert meas.rot_var[0, J["right_knee"]] > 16 * meas.rot_var[1, J["right_knee"]]  # 2D: size x 8
