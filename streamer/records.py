@@ -204,6 +204,9 @@ class BodyParams:
         left_hand_pose / right_hand_pose: (N, 15, 3) or None. jaw_pose: (N, 3) or None.
         expression: (N, 10) or None.
         body_model: name of the body model the parameters drive (``smplx``, ``mannequin``).
+        joint_world_only: (N, 22) bool or None: True where a joint's rotation rests on the
+            keypoint model's metric 3D guess alone (a limb hidden behind the body); its error is
+            that guess's, an angle that does not shrink as the player's box grows.
     """
 
     track_id: np.ndarray
@@ -219,6 +222,7 @@ class BodyParams:
     jaw_pose: np.ndarray | None = None
     expression: np.ndarray | None = None
     body_model: str = ""
+    joint_world_only: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         _check_shape("BodyParams.track_id", self.track_id, (None,))
@@ -234,6 +238,7 @@ class BodyParams:
         _check_optional("BodyParams.right_hand_pose", self.right_hand_pose, (n, NUM_HAND_JOINTS, 3))
         _check_optional("BodyParams.jaw_pose", self.jaw_pose, (n, 3))
         _check_optional("BodyParams.expression", self.expression, (n, NUM_EXPRESSION))
+        _check_optional("BodyParams.joint_world_only", self.joint_world_only, (n, NUM_BODY_JOINTS + 1))
 
     def __len__(self) -> int:
         return len(self.track_id)
@@ -246,7 +251,7 @@ class BodyParams:
             self.track_id[mask], self.betas[mask], self.global_orient[mask], self.body_pose[mask],
             self.transl[mask], self.cam_K, self.joint_conf[mask], pick(self.joints_cam_m),
             pick(self.left_hand_pose), pick(self.right_hand_pose), pick(self.jaw_pose),
-            pick(self.expression), self.body_model,
+            pick(self.expression), self.body_model, pick(self.joint_world_only),
         )
 
 

@@ -85,6 +85,8 @@ class ReplayStage:
     """Stands in for detect + track + keypoints: the cached box and keypoints of each frame."""
 
     name = "replay"
+    reads: tuple[str, ...] = ()
+    fills = ("tracks", "keypoints")
 
     def process(self, packets: list[Packet]) -> list[Packet]:
         out = []

@@ -79,6 +79,20 @@ def joint_confidence(spec: TargetSpec, target_conf: np.ndarray, world_conf: np.n
     return out
 
 
+def world_only_joints(spec: TargetSpec, target_conf: np.ndarray, world_conf: np.ndarray,
+                      own_world_conf: np.ndarray) -> np.ndarray:
+    """(N, 22) bool: joints whose confidence comes from hidden keypoints' 3D guesses, not the 2D.
+
+    ``world_conf`` (N, T): the metric 3D keypoints' confidences the fit used, hidden limbs'
+    raised; ``own_world_conf``: the keypoint model's own. A joint is world-only where
+    ``WORLD_FACTOR`` x its 3D evidence beats its 2D evidence (``target_conf``) and the hidden
+    limbs' raise is what made it so.
+    """
+    world = WORLD_FACTOR * evidence_confidence(spec, world_conf)
+    own = WORLD_FACTOR * evidence_confidence(spec, own_world_conf)
+    return (world > evidence_confidence(spec, target_conf)) & (world > own)
+
+
 def evidence_confidence(spec: TargetSpec, target_conf: np.ndarray) -> np.ndarray:
     """(N, 22) the rule of the module docstring on one source of (N, T) target confidences."""
     n = len(target_conf)

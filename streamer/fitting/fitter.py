@@ -26,7 +26,7 @@ import torch
 from streamer.body.model import BodyModel
 from streamer.body.skeleton import BODY_JOINT_NAMES, NUM_BETAS
 from streamer.fitting.camera import ray_rotation
-from streamer.fitting.confidence import evidence_confidence, joint_confidence
+from streamer.fitting.confidence import evidence_confidence, joint_confidence, world_only_joints
 from streamer.fitting.init import (
     IK_MIN_CONF,
     LIMBS,
@@ -401,8 +401,10 @@ class KeypointFitter:
 
     def _split(self, spec: TargetSpec, batch: _Batch, result: FitResult, ok: np.ndarray,
                keypoints: Sequence[Keypoints], cam_K: Sequence[np.ndarray]) -> list[BodyParams | None]:
-        conf = joint_confidence(spec, batch.conf, self._world_conf(spec, batch) if batch.world_m is not None
-                                else None)
+        world = self._world_conf(spec, batch) if batch.world_m is not None else None
+        conf = joint_confidence(spec, batch.conf, world)
+        world_only = (np.zeros(conf.shape, bool) if world is None
+                      else world_only_joints(spec, batch.conf, world, batch.conf_raw))
         out: list[BodyParams | None] = []
         for f in range(len(keypoints)):
             sel = np.flatnonzero((batch.frame == f) & ok)
@@ -414,6 +416,7 @@ class KeypointFitter:
                 global_orient=result.global_orient[sel], body_pose=result.body_pose[sel],
                 transl=result.transl[sel], cam_K=np.asarray(cam_K[f], np.float32), joint_conf=conf[sel],
                 joints_cam_m=result.joints_cam_m[sel], body_model=self.body.name,
+                joint_world_only=world_only[sel],
             ))
         return out
 

@@ -9,6 +9,9 @@ Noise model (variances, filter units):
   error is roughly constant, so the angle error of a limb grows as the player's
   box shrinks (``size = clip(ref_box_height / box_height, 0.5, 4)``) and as the
   joint's confidence drops; joints below ``min_joint_conf`` carry no measurement;
+  a joint the fit placed from the keypoint model's 3D guess alone (a hidden limb,
+  ``BodyParams.joint_world_only``) has ``hidden_rot_noise`` whatever the box: a
+  metric 3D guess's angle error does not shrink as the player grows;
 * root translation: ``transl_noise`` across the image (x, y) and ``depth_noise``
   along the optical axis (z), both × size / root confidence;
 * shape: ``betas_noise × size / mean confidence`` for every coefficient.
@@ -105,6 +108,8 @@ def measurements_from_body(
     rot_valid = conf >= max(params.min_joint_conf, 1e-6)
     safe_conf = np.maximum(conf, max(params.min_joint_conf, 1e-6))
     rot_std = params.rot_noise_rad * factor[:, None] / safe_conf
+    if body.joint_world_only is not None:
+        rot_std = np.where(np.asarray(body.joint_world_only, bool), params.hidden_rot_noise_rad, rot_std)
     rotvec = np.concatenate(
         (np.asarray(body.global_orient, np.float64)[:, None], np.asarray(body.body_pose, np.float64)), axis=1
     )

@@ -31,7 +31,7 @@ class SmoothingParams:
     #: per-frame joint rotation noise (std) at confidence 1 and the reference box height
     rot_noise_rad: float = math.radians(5.0)
     #: angular acceleration noise density, q = rot_accel² · 1 s in rad²/s³, of the root; other
-    #: joints scale it from ×0.5 (spine) to ×2.5 (knees), see ``state.JOINT_ACCEL_SCALE``
+    #: joints scale it from ×0.5 (spine) to ×7.5 (knees), see ``state.JOINT_ACCEL_SCALE``
     rot_accel_rad_s2: float = math.radians(200.0)
     #: per-frame root translation noise (std) across the image (x, y) and in depth (z)
     transl_noise_m: float = 0.03
@@ -43,6 +43,9 @@ class SmoothingParams:
     betas_drift_per_s: float = 0.01
     #: box height at which the noise values hold; noise scales with ref / height
     ref_box_height_px: float = 200.0
+    #: per-frame rotation noise (std) of a joint placed by the keypoint model's 3D guess alone
+    #: (a hidden limb, ``BodyParams.joint_world_only``), whatever the box size and confidence
+    hidden_rot_noise_rad: float = math.radians(25.0)
     #: joints less confident than this carry no measurement this frame
     min_joint_conf: float = 0.05
     #: innovation beyond this many (1-D Gaussian) sigmas = outlier, ignored
@@ -59,7 +62,8 @@ class SmoothingParams:
             value = getattr(self, field.name)
             if field.name != "mode" and not (math.isfinite(value) and value >= 0.0):
                 raise ConfigError(f"smoothing parameter '{field.name}' must be a finite number >= 0, got {value}")
-        for name in ("rot_noise_rad", "transl_noise_m", "depth_noise_m", "betas_noise", "ref_box_height_px"):
+        for name in ("rot_noise_rad", "transl_noise_m", "depth_noise_m", "betas_noise", "ref_box_height_px",
+                     "hidden_rot_noise_rad"):
             if getattr(self, name) <= 0.0:
                 raise ConfigError(f"smoothing parameter '{name}' must be > 0")
         if self.outlier_gate_sigma <= 0.0:
@@ -80,6 +84,7 @@ class SmoothingParams:
                 betas_noise=float(section["betas_noise"]),
                 betas_drift_per_s=float(section["betas_drift_per_s"]),
                 ref_box_height_px=float(section["ref_box_height_px"]),
+                hidden_rot_noise_rad=math.radians(float(section["hidden_rot_noise_deg"])),
                 min_joint_conf=float(section["min_joint_conf"]),
                 outlier_gate_sigma=float(section["outlier_gate_sigma"]),
                 outlier_patience_s=float(section["outlier_patience_s"]),

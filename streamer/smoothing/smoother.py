@@ -157,6 +157,7 @@ class Smoother(Generic[Item]):
             jaw_pose=raw.jaw_pose,
             expression=raw.expression,
             body_model=raw.body_model,
+            joint_world_only=raw.joint_world_only,
         )
 
     def _forget_outputs(self, out_time_s: float) -> None:

@@ -49,13 +49,14 @@ INIT_SPEED_STD_M_S = 5.0
 #: prior std of a (re)started shape coefficient (SMPL-X betas are ~unit normal)
 INIT_BETAS_STD = 1.0
 IDENTITY_QUAT = np.array([1.0, 0.0, 0.0, 0.0])
-#: angular-acceleration noise of each joint relative to ``rot_accel``: distal joints (knees,
-#: elbows, ankles) swing much harder than the trunk in running and kicking. SMPL-X order:
-#: pelvis, hips, spine1, knees, spine2, ankles, spine3, feet, neck, collars, head, shoulders,
-#: elbows, wrists.
+#: angular-acceleration noise of each joint relative to ``rot_accel``: limbs swing much harder
+#: than the trunk in running and kicking (a running knee ~50 degrees at ~1.4 Hz: ~2700 deg/s²
+#: RMS; limbs at a third of these values flattened its peaks and left a hidden leg's 3D guess
+#: unsmoothed, see tools/eval_mesh_synth.py). SMPL-X order: pelvis, hips, spine1, knees,
+#: spine2, ankles, spine3, feet, neck, collars, head, shoulders, elbows, wrists.
 JOINT_ACCEL_SCALE = np.array([
-    1.0, 1.5, 1.5, 0.5, 2.5, 2.5, 0.5, 2.0, 2.0, 0.5, 1.0, 1.0,
-    0.5, 0.5, 0.5, 0.7, 1.5, 1.5, 2.0, 2.0, 1.5, 1.5,
+    1.0, 4.5, 4.5, 0.5, 7.5, 7.5, 0.5, 6.0, 6.0, 0.5, 1.0, 1.0,
+    0.5, 0.5, 0.5, 0.7, 4.5, 4.5, 6.0, 6.0, 4.5, 4.5,
 ])
 
 
