@@ -391,3 +391,19 @@ def test_centre_circle_view_with_one_line_across():
     fit = line_search.search(lines, SAMPLES, FIT)
     assert fit is not None
     assert np.median(error_px(fit.image_to_pitch, p2i, (BIG_W, BIG_H))) < 1.0
+
+
+def test_a_cut_before_the_manual_frame_keeps_holding_for_it():
+    """A camera cut at frame 1 releases the old shot's frame; the new shot's frames before the
+    manual frame (3) are still held and get the manual calibration carried back to them."""
+    packets, truths = panning_clip()
+    cfg = CalibratorConfig(manual_frame=3, manual_points=tuple(manual_rows(truths[3])), auto=False,
+                           refit_every=1)
+    stage = CalibrateStage(Calibrator(cfg))
+    assert stage.process(packets[:1]) == []
+    released = stage.end_shot()
+    assert [p.frame.index for p in released] == [0] and released[0].calibration is None
+    assert stage.process(packets[1:3]) == []  # still held for frame 3
+    out = stage.process(packets[3:]) + stage.flush()
+    assert [p.frame.index for p in out] == [1, 2, 3, 4]
+    assert [p.calibration.source for p in out] == ["propagated", "propagated", "manual", "propagated"]
