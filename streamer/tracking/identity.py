@@ -56,6 +56,9 @@ class IdentityConfig:
     reentry_gap_s: float = 1.5
     reentry_margin: float = 0.25
     reentry_kit_max: float = 0.35
+    joint: bool = True
+    joint_max_cost: float = 3.0
+    joint_margin: float = 0.5
 
 
 @dataclass(slots=True)
@@ -312,6 +315,10 @@ def link_tracklets(tracklets: list[Tracklet], cfg: IdentityConfig | None = None)
             continue
         nxt[i], prev[j] = j, i
         links.append(Link(items[i].track_id, items[j].track_id, float(gap(i, j)), float(c)))
+    if cfg.joint:
+        for i, j, c in _joint_links(succ, nxt, prev, cfg):
+            nxt[i], prev[j] = j, i
+            links.append(Link(items[i].track_id, items[j].track_id, float(gap(i, j)), float(c)))
     final: dict[int, int] = {}
     next_id = 1
     for k in range(n):  # chain heads come in order of first appearance
@@ -323,3 +330,68 @@ def link_tracklets(tracklets: list[Tracklet], cfg: IdentityConfig | None = None)
             m = nxt[m]
         next_id += 1
     return final, links
+
+
+def _assignment_total(cost: np.ndarray, no_link: float) -> tuple[float, list[tuple[int, int]]]:
+    """Cheapest set of links in ``cost`` (R, C) (inf = impossible), leaving a row or a column
+    unlinked at ``no_link`` / 2 each: the total and the (row, col) links."""
+    from scipy.optimize import linear_sum_assignment
+
+    r, c = cost.shape
+    big = 1e6
+    m = np.full((r + c, c + r), big)
+    m[:r, :c] = np.where(np.isfinite(cost), cost, big)
+    m[np.arange(r), c + np.arange(r)] = no_link / 2  # row r unlinked
+    m[r + np.arange(c), np.arange(c)] = no_link / 2  # column c unlinked
+    m[r:, c:] = 0.0
+    rows, cols = linear_sum_assignment(m)
+    pairs = [(a, b) for a, b in zip(rows.tolist(), cols.tolist(), strict=True)
+             if a < r and b < c and m[a, b] < big]
+    return float(m[rows, cols].sum()), pairs
+
+
+def _joint_links(succ: dict[int, dict[int, float]], nxt: np.ndarray, prev: np.ndarray,
+                 cfg: IdentityConfig) -> list[tuple[int, int, float]]:
+    """Links among the ends and starts the one-by-one pass left free, chosen together.
+
+    When several players leave the view and come back, each return may have a rival of
+    about the same cost, yet only one way of pairing them all up is cheap (the rivals are
+    taken by their own players). The cheapest pairing is found per group of tracklets that
+    compete (a connected component of the candidate links), and a link of it is kept only
+    if the cheapest pairing *without* it costs ``joint_margin`` more: a link that another
+    pairing could replace almost as cheaply is not made.
+    """
+    pairs = [(i, j, c) for i, row in succ.items() if nxt[i] < 0
+             for j, c in row.items() if prev[j] < 0 and c < cfg.joint_max_cost]
+    if not pairs:
+        return []
+    # connected components of the bipartite candidate graph (ends: i, starts: ~j)
+    parent: dict[tuple[int, int], tuple[int, int]] = {}
+
+    def find(x: tuple[int, int]) -> tuple[int, int]:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for i, j, _ in pairs:
+        parent[find((0, i))] = find((1, j))
+    groups: dict[tuple[int, int], list[tuple[int, int, float]]] = {}
+    for p in pairs:
+        groups.setdefault(find((0, p[0])), []).append(p)
+    out = []
+    for group in groups.values():
+        ends = sorted({i for i, _, _ in group})
+        starts = sorted({j for _, j, _ in group})
+        row = {i: k for k, i in enumerate(ends)}
+        col = {j: k for k, j in enumerate(starts)}
+        cost = np.full((len(ends), len(starts)), np.inf)
+        for i, j, c in group:
+            cost[row[i], col[j]] = c
+        total, chosen = _assignment_total(cost, cfg.joint_max_cost)
+        for a, b in chosen:
+            without = cost.copy()
+            without[a, b] = np.inf
+            if _assignment_total(without, cfg.joint_max_cost)[0] - total >= cfg.joint_margin:
+                out.append((ends[a], starts[b], float(cost[a, b])))
+    return out

@@ -46,7 +46,9 @@ class TrackerConfig:
     new_track_score: float = 0.6  # a detection must score this to start a track
     match_cost: float = 0.85  # max stage-1 cost (1 - buffered IoU + appearance term)
     low_match_iou: float = 0.3  # min IoU in stage 2
+    low_buffer_ratio: float = 0.0  # boxes grown by this fraction for the stage-2 IoU
     buffer_ratio: float = 0.3  # boxes grown by this fraction for stage-1 IoU (small, fast players)
+    lost_buffer_per_s: float = 0.0  # ...plus this fraction per second a track has gone unseen
     gate_chi2: float = 40.0  # centre Mahalanobis² gate
     appearance_weight: float = 0.5  # weight of the jersey-colour distance in stage 1
     appearance_momentum: float = 0.9  # EMA of a track's descriptor
@@ -129,6 +131,12 @@ class ByteTracker:
         cfg = self.config
         pred = np.array([t.kf.xyxy for t in tracks])
         overlap = iou(expand(pred, cfg.buffer_ratio), expand(boxes, cfg.buffer_ratio))
+        if cfg.lost_buffer_per_s > 0:
+            # a track unseen for a while is less sure of where it is: a bigger buffer for it
+            lost = np.array([self._last_time - t.last_time for t in tracks])
+            for k in np.flatnonzero(lost > 0):
+                ratio = cfg.buffer_ratio + cfg.lost_buffer_per_s * lost[k]
+                overlap[k] = iou(expand(pred[k:k + 1], ratio), expand(boxes, ratio))[0]
         app = hellinger(np.array([t.hist for t in tracks]), hists)
         cost = (1.0 - overlap) + cfg.appearance_weight * app
         gate = np.array([t.kf.mahalanobis2(boxes) for t in tracks]) > cfg.gate_chi2
@@ -235,7 +243,7 @@ class ByteTracker:
         left = [confirmed[i] for i in un_t1]
         if left and len(low):
             pred = np.array([t.kf.xyxy for t in left])
-            cost2 = 1.0 - iou(pred, boxes[low])
+            cost2 = 1.0 - iou(expand(pred, cfg.low_buffer_ratio), expand(boxes[low], cfg.low_buffer_ratio))
             m2, _, _ = assign(cost2, 1.0 - cfg.low_match_iou)
             for ti, di in m2:
                 left[ti].update(boxes[low[di]], float(scores[low[di]]), hists[low[di]], time_s,
