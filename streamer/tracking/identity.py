@@ -32,6 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 
 from streamer.tracking.appearance import DIM
 
@@ -57,8 +58,8 @@ class IdentityConfig:
     reentry_margin: float = 0.25
     reentry_kit_max: float = 0.35
     joint: bool = True
-    joint_max_cost: float = 3.0
-    joint_margin: float = 0.5
+    joint_max_cost: float = 2.0
+    joint_margin: float = 0.15
 
 
 @dataclass(slots=True)
@@ -335,8 +336,6 @@ def link_tracklets(tracklets: list[Tracklet], cfg: IdentityConfig | None = None)
 def _assignment_total(cost: np.ndarray, no_link: float) -> tuple[float, list[tuple[int, int]]]:
     """Cheapest set of links in ``cost`` (R, C) (inf = impossible), leaving a row or a column
     unlinked at ``no_link`` / 2 each: the total and the (row, col) links."""
-    from scipy.optimize import linear_sum_assignment
-
     r, c = cost.shape
     big = 1e6
     m = np.full((r + c, c + r), big)
