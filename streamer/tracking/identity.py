@@ -38,6 +38,7 @@ from streamer.tracking.appearance import DIM
 
 PERSON_HEIGHT_M = 1.8  # pixels per metre in image space = box height / this
 _ENDPOINT_SAMPLES = 8  # samples kept at each end of a tracklet for its position and velocity
+_JOINT_BLOCK = 32  # ends paired up together at most (a long clip's big group is split in time order)
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,7 +318,7 @@ def link_tracklets(tracklets: list[Tracklet], cfg: IdentityConfig | None = None)
         nxt[i], prev[j] = j, i
         links.append(Link(items[i].track_id, items[j].track_id, float(gap(i, j)), float(c)))
     if cfg.joint:
-        for i, j, c in _joint_links(succ, nxt, prev, cfg):
+        for i, j, c in _joint_links(succ, nxt, prev, table.last_time, cfg):
             nxt[i], prev[j] = j, i
             links.append(Link(items[i].track_id, items[j].track_id, float(gap(i, j)), float(c)))
     final: dict[int, int] = {}
@@ -350,7 +351,7 @@ def _assignment_total(cost: np.ndarray, no_link: float) -> tuple[float, list[tup
 
 
 def _joint_links(succ: dict[int, dict[int, float]], nxt: np.ndarray, prev: np.ndarray,
-                 cfg: IdentityConfig) -> list[tuple[int, int, float]]:
+                 end_time: np.ndarray, cfg: IdentityConfig) -> list[tuple[int, int, float]]:
     """Links among the ends and starts the one-by-one pass left free, chosen together.
 
     When several players leave the view and come back, each return may have a rival of
@@ -358,7 +359,9 @@ def _joint_links(succ: dict[int, dict[int, float]], nxt: np.ndarray, prev: np.nd
     taken by their own players). The cheapest pairing is found per group of tracklets that
     compete (a connected component of the candidate links), and a link of it is kept only
     if the cheapest pairing *without* it costs ``joint_margin`` more: a link that another
-    pairing could replace almost as cheaply is not made.
+    pairing could replace almost as cheaply is not made. A big group (a long clip's
+    tracklets chained by candidates) is solved in blocks of ``_JOINT_BLOCK`` ends in time
+    order, so time and memory grow with the clip's length, not its square.
     """
     pairs = [(i, j, c) for i, row in succ.items() if nxt[i] < 0
              for j, c in row.items() if prev[j] < 0 and c < cfg.joint_max_cost]
@@ -380,17 +383,31 @@ def _joint_links(succ: dict[int, dict[int, float]], nxt: np.ndarray, prev: np.nd
         groups.setdefault(find((0, p[0])), []).append(p)
     out = []
     for group in groups.values():
-        ends = sorted({i for i, _, _ in group})
-        starts = sorted({j for _, j, _ in group})
-        row = {i: k for k, i in enumerate(ends)}
-        col = {j: k for k, j in enumerate(starts)}
-        cost = np.full((len(ends), len(starts)), np.inf)
-        for i, j, c in group:
-            cost[row[i], col[j]] = c
-        total, chosen = _assignment_total(cost, cfg.joint_max_cost)
-        for a, b in chosen:
-            without = cost.copy()
-            without[a, b] = np.inf
-            if _assignment_total(without, cfg.joint_max_cost)[0] - total >= cfg.joint_margin:
-                out.append((ends[a], starts[b], float(cost[a, b])))
+        ends = sorted({i for i, _, _ in group}, key=lambda i: end_time[i])
+        taken: set[int] = set()
+        for at in range(0, len(ends), _JOINT_BLOCK):
+            block = set(ends[at:at + _JOINT_BLOCK])
+            out += _robust_pairs([p for p in group if p[0] in block and p[1] not in taken], cfg)
+            taken |= {j for _, j, _ in out}
+    return out
+
+
+def _robust_pairs(pairs: list[tuple[int, int, float]], cfg: IdentityConfig) -> list[tuple[int, int, float]]:
+    """The links of the cheapest pairing of ``pairs`` that no other pairing nearly matches."""
+    if not pairs:
+        return []
+    ends = sorted({i for i, _, _ in pairs})
+    starts = sorted({j for _, j, _ in pairs})
+    row = {i: k for k, i in enumerate(ends)}
+    col = {j: k for k, j in enumerate(starts)}
+    cost = np.full((len(ends), len(starts)), np.inf)
+    for i, j, c in pairs:
+        cost[row[i], col[j]] = c
+    total, chosen = _assignment_total(cost, cfg.joint_max_cost)
+    out = []
+    for a, b in chosen:
+        without = cost.copy()
+        without[a, b] = np.inf
+        if _assignment_total(without, cfg.joint_max_cost)[0] - total >= cfg.joint_margin:
+            out.append((ends[a], starts[b], float(cost[a, b])))
     return out
