@@ -59,7 +59,7 @@ class IdentityConfig:
     reentry_margin: float = 0.25
     reentry_kit_max: float = 0.35
     joint: bool = True
-    joint_max_cost: float = 2.0
+    joint_max_cost: float = 1.5
     joint_margin: float = 0.15
 
 

@@ -46,7 +46,7 @@ class TrackerConfig:
     new_track_score: float = 0.6  # a detection must score this to start a track
     match_cost: float = 0.85  # max stage-1 cost (1 - buffered IoU + appearance term)
     low_match_iou: float = 0.3  # min IoU in stage 2
-    low_buffer_ratio: float = 0.0  # boxes grown by this fraction for the stage-2 IoU
+    low_buffer_ratio: float = 0.3  # boxes grown by this fraction for the stage-2 IoU (small, partly hidden players)
     buffer_ratio: float = 0.3  # boxes grown by this fraction for stage-1 IoU (small, fast players)
     lost_buffer_per_s: float = 0.0  # ...plus this fraction per second a track has gone unseen
     gate_chi2: float = 40.0  # centre Mahalanobis² gate
