@@ -60,7 +60,7 @@ class IdentityConfig:
     reentry_kit_max: float = 0.35
     joint: bool = True
     joint_max_cost: float = 1.5
-    joint_margin: float = 0.15
+    joint_margin: float = 0.3
 
 
 @dataclass(slots=True)
