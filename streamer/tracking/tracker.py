@@ -48,7 +48,6 @@ class TrackerConfig:
     low_match_iou: float = 0.3  # min IoU in stage 2
     low_buffer_ratio: float = 0.3  # boxes grown by this fraction for the stage-2 IoU (small, partly hidden players)
     buffer_ratio: float = 0.3  # boxes grown by this fraction for stage-1 IoU (small, fast players)
-    lost_buffer_per_s: float = 0.0  # ...plus this fraction per second a track has gone unseen
     gate_chi2: float = 40.0  # centre Mahalanobis² gate
     appearance_weight: float = 0.5  # weight of the jersey-colour distance in stage 1
     appearance_momentum: float = 0.9  # EMA of a track's descriptor
@@ -131,12 +130,6 @@ class ByteTracker:
         cfg = self.config
         pred = np.array([t.kf.xyxy for t in tracks])
         overlap = iou(expand(pred, cfg.buffer_ratio), expand(boxes, cfg.buffer_ratio))
-        if cfg.lost_buffer_per_s > 0:
-            # a track unseen for a while is less sure of where it is: a bigger buffer for it
-            lost = np.array([self._last_time - t.last_time for t in tracks])
-            for k in np.flatnonzero(lost > 0):
-                ratio = cfg.buffer_ratio + cfg.lost_buffer_per_s * lost[k]
-                overlap[k] = iou(expand(pred[k:k + 1], ratio), expand(boxes, ratio))[0]
         app = hellinger(np.array([t.hist for t in tracks]), hists)
         cost = (1.0 - overlap) + cfg.appearance_weight * app
         gate = np.array([t.kf.mahalanobis2(boxes) for t in tracks]) > cfg.gate_chi2
