@@ -24,7 +24,9 @@ when unambiguous: every *rival* — another tracklet that could continue ``a`` a
 at the same time as ``b``, or another that ``b`` could continue and lives at the same
 time as ``a`` — must cost ``margin`` more (``reentry_margin`` after a gap longer than
 ``reentry_gap_s``: a player back in view). A wrong link mixes two players' data; a
-missed one only leaves two ids.
+missed one only leaves two ids. The ends and starts still free after that are paired up
+jointly (``joint``): the cheapest pairing of each group of competing tracklets, keeping a
+link only when no pairing without it comes within ``joint_margin``.
 """
 
 from __future__ import annotations
