@@ -93,6 +93,26 @@ def test_an_ambiguous_reentry_is_left_unlinked():
     assert final2[1] == final2[2] and links2[0].gap_s > IdentityConfig().reentry_gap_s
 
 
+def test_two_reentries_each_with_a_close_rival_are_paired_jointly():
+    """Two look-alikes leave side by side and come back 3 s later: each return is nearly as close
+    to the other player, so one by one neither is unambiguous; only one pairing of both is cheap."""
+    people = {
+        1: walk(range(0, 25), 300, 0.0, RED),
+        2: walk(range(0, 25), 330, 0.0, RED),
+        3: walk(range(100, 150), 312, 0.0, RED),
+        4: walk(range(100, 150), 345, 0.0, RED),
+    }
+    col = TrackletCollector()
+    feed(col, people, 150)
+    final, links = link_tracklets(list(col.tracklets.values()))
+    assert final[1] == final[3] and final[2] == final[4] and final[1] != final[2]
+    assert sorted((link.before, link.after) for link in links) == [(1, 3), (2, 4)]
+    col2 = TrackletCollector()
+    feed(col2, people, 150)
+    final2, links2 = link_tracklets(list(col2.tracklets.values()), IdentityConfig(joint=False))
+    assert links2 == [] and len(set(final2.values())) == 4  # one by one: ambiguous
+
+
 def test_final_ids_follow_first_appearance_and_shots_are_never_crossed():
     col = TrackletCollector()
     for f in range(60):

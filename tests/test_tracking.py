@@ -192,3 +192,19 @@ def test_players_crossing_in_one_blob_keep_their_ids():
             assert len(tracks) == 2  # both held inside the blob
     left_before, right_before = ids_before[160], ids_before[200]
     assert ids_after[200] == left_before and ids_after[160] == right_before
+
+
+def test_a_partly_hidden_small_player_keeps_his_track_through_low_score_boxes():
+    """A 26 px player is half hidden for a few frames: the detector gives a low-score box taller
+    and shifted up (plain IoU with his track under low_match_iou). The buffered second stage keeps
+    him; with plain IoU (low_buffer_ratio 0) the track dies and he comes back under a new id."""
+    full = box(300, 193, 26)
+    part = np.array([298.0, 155.0, 310.0, 197.0], np.float32)  # the Bundesliga clip's frame 121
+    frames = [dets(full)] * 10 + [dets(part, score=0.4)] * 45 + [dets(full)] * 10
+    assert iou(full[None], part[None])[0, 0] < TrackerConfig().low_match_iou
+    ids = {}
+    for ratio in (0.3, 0.0):
+        out = run(ByteTracker(TrackerConfig(camera_motion=False, low_buffer_ratio=ratio)), frames)
+        ids[ratio] = {int(i) for t in out for i in t.track_id}
+    assert ids[0.3] == {1}
+    assert len(ids[0.0]) == 2

@@ -125,7 +125,8 @@ class TrackStage:
 # config numbers and the ranges they must lie in
 RANGES = {
     "high_score": (0, 1), "low_score": (0, 1), "new_track_score": (0, 1), "match_cost": (0, 10),
-    "low_match_iou": (0, 1), "buffer_ratio": (0, 5), "gate_chi2": (0, float("inf")),
+    "low_match_iou": (0, 1), "low_buffer_ratio": (0, 5), "buffer_ratio": (0, 5),
+    "gate_chi2": (0, float("inf")),
     "appearance_weight": (0, 10), "appearance_momentum": (0, 1), "min_hits": (1, 1000),
     "max_age_s": (0, 3600), "coast_s": (0, 3600), "merge_cover": (0, 1), "merge_area_ratio": (1, 10),
     "duplicate_iou": (0, 1),

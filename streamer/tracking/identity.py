@@ -24,7 +24,9 @@ when unambiguous: every *rival* — another tracklet that could continue ``a`` a
 at the same time as ``b``, or another that ``b`` could continue and lives at the same
 time as ``a`` — must cost ``margin`` more (``reentry_margin`` after a gap longer than
 ``reentry_gap_s``: a player back in view). A wrong link mixes two players' data; a
-missed one only leaves two ids.
+missed one only leaves two ids. The ends and starts still free after that are paired up
+jointly (``joint``): the cheapest pairing of each group of competing tracklets, keeping a
+link only when no pairing without it comes within ``joint_margin``.
 """
 
 from __future__ import annotations
@@ -32,11 +34,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 
 from streamer.tracking.appearance import DIM
 
 PERSON_HEIGHT_M = 1.8  # pixels per metre in image space = box height / this
 _ENDPOINT_SAMPLES = 8  # samples kept at each end of a tracklet for its position and velocity
+_JOINT_BLOCK = 32  # ends paired up together at most (a long clip's big group is split in time order)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +60,9 @@ class IdentityConfig:
     reentry_gap_s: float = 1.5
     reentry_margin: float = 0.25
     reentry_kit_max: float = 0.35
+    joint: bool = True
+    joint_max_cost: float = 1.5
+    joint_margin: float = 0.3
 
 
 @dataclass(slots=True)
@@ -312,6 +319,10 @@ def link_tracklets(tracklets: list[Tracklet], cfg: IdentityConfig | None = None)
             continue
         nxt[i], prev[j] = j, i
         links.append(Link(items[i].track_id, items[j].track_id, float(gap(i, j)), float(c)))
+    if cfg.joint:
+        for i, j, c in _joint_links(succ, nxt, prev, table.last_time, cfg):
+            nxt[i], prev[j] = j, i
+            links.append(Link(items[i].track_id, items[j].track_id, float(gap(i, j)), float(c)))
     final: dict[int, int] = {}
     next_id = 1
     for k in range(n):  # chain heads come in order of first appearance
@@ -323,3 +334,82 @@ def link_tracklets(tracklets: list[Tracklet], cfg: IdentityConfig | None = None)
             m = nxt[m]
         next_id += 1
     return final, links
+
+
+def _assignment_total(cost: np.ndarray, no_link: float) -> tuple[float, list[tuple[int, int]]]:
+    """Cheapest set of links in ``cost`` (R, C) (inf = impossible), leaving a row or a column
+    unlinked at ``no_link`` / 2 each: the total and the (row, col) links."""
+    r, c = cost.shape
+    big = 1e6
+    m = np.full((r + c, c + r), big)
+    m[:r, :c] = np.where(np.isfinite(cost), cost, big)
+    m[np.arange(r), c + np.arange(r)] = no_link / 2  # row r unlinked
+    m[r + np.arange(c), np.arange(c)] = no_link / 2  # column c unlinked
+    m[r:, c:] = 0.0
+    rows, cols = linear_sum_assignment(m)
+    pairs = [(a, b) for a, b in zip(rows.tolist(), cols.tolist(), strict=True)
+             if a < r and b < c and m[a, b] < big]
+    return float(m[rows, cols].sum()), pairs
+
+
+def _joint_links(succ: dict[int, dict[int, float]], nxt: np.ndarray, prev: np.ndarray,
+                 end_time: np.ndarray, cfg: IdentityConfig) -> list[tuple[int, int, float]]:
+    """Links among the ends and starts the one-by-one pass left free, chosen together.
+
+    When several players leave the view and come back, each return may have a rival of
+    about the same cost, yet only one way of pairing them all up is cheap (the rivals are
+    taken by their own players). The cheapest pairing is found per group of tracklets that
+    compete (a connected component of the candidate links), and a link of it is kept only
+    if the cheapest pairing *without* it costs ``joint_margin`` more: a link that another
+    pairing could replace almost as cheaply is not made. A big group (a long clip's
+    tracklets chained by candidates) is solved in blocks of ``_JOINT_BLOCK`` ends in time
+    order, so time and memory grow with the clip's length, not its square.
+    """
+    pairs = [(i, j, c) for i, row in succ.items() if nxt[i] < 0
+             for j, c in row.items() if prev[j] < 0 and c < cfg.joint_max_cost]
+    if not pairs:
+        return []
+    # connected components of the bipartite candidate graph (ends: i, starts: ~j)
+    parent: dict[tuple[int, int], tuple[int, int]] = {}
+
+    def find(x: tuple[int, int]) -> tuple[int, int]:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for i, j, _ in pairs:
+        parent[find((0, i))] = find((1, j))
+    groups: dict[tuple[int, int], list[tuple[int, int, float]]] = {}
+    for p in pairs:
+        groups.setdefault(find((0, p[0])), []).append(p)
+    out = []
+    for group in groups.values():
+        ends = sorted({i for i, _, _ in group}, key=lambda i: end_time[i])
+        taken: set[int] = set()
+        for at in range(0, len(ends), _JOINT_BLOCK):
+            block = set(ends[at:at + _JOINT_BLOCK])
+            out += _robust_pairs([p for p in group if p[0] in block and p[1] not in taken], cfg)
+            taken |= {j for _, j, _ in out}
+    return out
+
+
+def _robust_pairs(pairs: list[tuple[int, int, float]], cfg: IdentityConfig) -> list[tuple[int, int, float]]:
+    """The links of the cheapest pairing of ``pairs`` that no other pairing nearly matches."""
+    if not pairs:
+        return []
+    ends = sorted({i for i, _, _ in pairs})
+    starts = sorted({j for _, j, _ in pairs})
+    row = {i: k for k, i in enumerate(ends)}
+    col = {j: k for k, j in enumerate(starts)}
+    cost = np.full((len(ends), len(starts)), np.inf)
+    for i, j, c in pairs:
+        cost[row[i], col[j]] = c
+    total, chosen = _assignment_total(cost, cfg.joint_max_cost)
+    out = []
+    for a, b in chosen:
+        without = cost.copy()
+        without[a, b] = np.inf
+        if _assignment_total(without, cfg.joint_max_cost)[0] - total >= cfg.joint_margin:
+            out.append((ends[a], starts[b], float(cost[a, b])))
+    return out

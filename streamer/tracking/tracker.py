@@ -46,6 +46,7 @@ class TrackerConfig:
     new_track_score: float = 0.6  # a detection must score this to start a track
     match_cost: float = 0.85  # max stage-1 cost (1 - buffered IoU + appearance term)
     low_match_iou: float = 0.3  # min IoU in stage 2
+    low_buffer_ratio: float = 0.3  # boxes grown by this fraction for the stage-2 IoU (small, partly hidden players)
     buffer_ratio: float = 0.3  # boxes grown by this fraction for stage-1 IoU (small, fast players)
     gate_chi2: float = 40.0  # centre Mahalanobis² gate
     appearance_weight: float = 0.5  # weight of the jersey-colour distance in stage 1
@@ -235,7 +236,7 @@ class ByteTracker:
         left = [confirmed[i] for i in un_t1]
         if left and len(low):
             pred = np.array([t.kf.xyxy for t in left])
-            cost2 = 1.0 - iou(pred, boxes[low])
+            cost2 = 1.0 - iou(expand(pred, cfg.low_buffer_ratio), expand(boxes[low], cfg.low_buffer_ratio))
             m2, _, _ = assign(cost2, 1.0 - cfg.low_match_iou)
             for ti, di in m2:
                 left[ti].update(boxes[low[di]], float(scores[low[di]]), hists[low[di]], time_s,
