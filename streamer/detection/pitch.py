@@ -59,7 +59,6 @@ class PitchDetectorConfig:
     prior_forget: float = 0.98  # per-frame forgetting of the size prior (camera zooms)
     split_width_ratio: float = 0.75  # blob wider than this × height is tried for a split
     min_score: float = 0.2  # boxes scoring less are dropped (fragments: line bits, crowd, boards)
-    cut_threshold: float = 0.25  # colour-histogram change (Bhattacharyya, 0..1) that is a camera cut; > 1 = never
     verify_hog: bool = False  # multiply scores by the HOG people-detector score of each blob
 
 
@@ -152,7 +151,6 @@ class PitchDetector:
         self.config = config or PitchDetectorConfig()
         self.prior = SizePrior(self.config.prior_min_samples, self.config.prior_forget)
         self.inner_pitch: np.ndarray | None = None
-        self._histogram: np.ndarray | None = None  # the previous frame's colours (camera cuts)
         self.verifier = None
         if self.config.verify_hog:
             from streamer.detection.hog import HogVerifier
@@ -167,7 +165,6 @@ class PitchDetector:
         scale = cfg.bg_scale
         small = cv2.resize(image, (max(8, int(w * scale)), max(8, int(h * scale))),
                            interpolation=cv2.INTER_AREA)
-        self._forget_prior_on_cut(small)
         k = int(cfg.bg_kernel_px * (h / 720.0) * scale) | 1
         k = max(3, min(k, 255))
         bg_small = cv2.medianBlur(small, k)
@@ -199,23 +196,13 @@ class PitchDetector:
         fg, paint = _split_foreground(image, bg, ycrcb, bg_ycrcb, fg)
         return pitch, fg, paint
 
-    def _forget_prior_on_cut(self, small: np.ndarray) -> None:
-        """Start the size prior afresh when the picture's colours jump: a camera cut.
+    def reset(self) -> None:
+        """Forget the size prior: call at a camera cut (the detect stage's ``end_shot``).
 
         Players' size on the new camera has nothing to do with the old one's (a broadcast
-        cuts from a wide shot to a close-up and back); forgetting alone would take dozens of
-        frames, boxing fragments meanwhile. Pans and zooms change the histogram far less
-        (Bhattacharyya distance <= 0.12 frame to frame on the shared clips, >= 0.45 at cuts).
+        cuts from a wide shot to a close-up and back); forgetting alone would take dozens
+        of frames, boxing fragments meanwhile.
         """
-        hist = cv2.calcHist([small], [0, 1, 2], None, [8, 8, 8], [0, 256] * 3)
-        cv2.normalize(hist, hist)
-        if self._histogram is not None and \
-                cv2.compareHist(self._histogram, hist, cv2.HISTCMP_BHATTACHARYYA) > self.config.cut_threshold:
-            self.reset()
-        self._histogram = hist
-
-    def reset(self) -> None:
-        """Forget the size prior (a camera cut found elsewhere, e.g. by a shot detector)."""
         self.prior = SizePrior(self.config.prior_min_samples, self.config.prior_forget)
 
     def _grass(self, rgb: np.ndarray) -> np.ndarray:
