@@ -167,7 +167,7 @@ class PitchDetector:
                            interpolation=cv2.INTER_AREA)
         k = int(cfg.bg_kernel_px * (h / 720.0) * scale) | 1
         k = max(3, min(k, 255))
-        bg_small = cv2.medianBlur(small, k)
+        bg_small = median = cv2.medianBlur(small, k)
         # pitch: where the local background is grass
         grass = self._grass(bg_small)
         grass_px = self._grass(small)
@@ -193,6 +193,8 @@ class PitchDetector:
         dist2 = cv2.add(cv2.add(d_y, cv2.add(d_cr, d_cr)), cv2.add(d_cb, d_cb))
         _, fg = cv2.threshold(dist2, 2.0 * cfg.fg_threshold, 255, cv2.THRESH_BINARY)
         fg = cv2.bitwise_and(fg, pitch)
+        fg = _grass_beside(ycrcb, fg, bg_small, pitch_small, k, 2.0 * cfg.fg_threshold,
+                           _sunlit_shaded(small, grass_px, bg_small, k), (median, grass > 0))
         fg, paint = _split_foreground(image, bg, ycrcb, bg_ycrcb, fg)
         return pitch, fg, paint
 
@@ -416,6 +418,91 @@ def _grass_mean(small: np.ndarray, grass: np.ndarray, k: int, fallback: np.ndarr
     return np.clip(mean + 0.5, 0, 255).astype(np.uint8)
 
 
+def _sunlit_shaded(small: np.ndarray, grass: np.ndarray, bg_small: np.ndarray, k: int,
+                   min_support: float = 0.15) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(h, w, 3) uint8 local means of the grass brighter and of the grass darker than the
+    local mean (sunlit and shaded grass where a stadium's shadow crosses the window), and
+    (h, w) bool where both have support."""
+    pixels = small.astype(np.float32)
+    luma = pixels @ np.float32([0.299, 0.587, 0.114])
+    ref = bg_small.astype(np.float32) @ np.float32([0.299, 0.587, 0.114])
+    means, support = [], []
+    for part in (luma > ref, luma < ref):
+        mask = (part & (grass > 0)).astype(np.float32)
+        weight = cv2.blur(mask, (k, k))
+        means.append(np.clip(cv2.blur(pixels * mask[..., None], (k, k)) / np.maximum(weight, 1e-3)[..., None]
+                             + 0.5, 0, 255).astype(np.uint8))
+        support.append(weight > min_support)
+    return means[0], means[1], support[0] & support[1]
+
+
+def _grass_beside(ycrcb: np.ndarray, fg: np.ndarray, bg_small: np.ndarray, pitch_small: np.ndarray, k: int,
+                  threshold2: float, two_sided: tuple[np.ndarray, np.ndarray, np.ndarray],
+                  median: tuple[np.ndarray, np.ndarray], ratio: float = 0.5,
+                  median_ratio: float = 0.8) -> np.ndarray:
+    """The foreground without the grass on either side of a sharp sun/shadow edge.
+
+    A window centred on a pixel near the edge mixes sunlit and shaded grass: its mean
+    matches neither, and a strip of grass along the edge came out as foreground (rows
+    of boxes along a stadium's shadow). Candidates for the grass a pixel really lies on:
+    the mean of a window shifted by its own width to one side (8 directions; only
+    where that window lies on the pitch), which lies all on the pixel's side of the
+    edge, the means of the sunlit and of the shaded grass in the centred window, and
+    the window's median where that is grass (where most of the window is sunlit, the
+    mean's second pass keeps the shaded grass only).
+    A pixel clearly closer to one of them than to the centred mean is grass; so is one
+    that is a mix of two opposite ones (the blurred edge itself) that differ in luma by
+    more than the foreground threshold. A player matches none of them.
+    """
+    points = cv2.findNonZero(fg)
+    if points is None:
+        return fg
+    sh, sw = bg_small.shape[:2]
+    h, w = fg.shape
+    xs, ys = points[:, 0, 0], points[:, 0, 1]
+    sx = np.minimum((xs * sw) // w, sw - 1)
+    sy = np.minimum((ys * sh) // h, sh - 1)
+    px = ycrcb[ys, xs].astype(np.int32)
+
+    def ycc(rgb: np.ndarray) -> np.ndarray:
+        return cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb).astype(np.int32)
+
+    def dist2(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        diff = np.abs(a - b)
+        return diff[:, 0] + 2 * diff[:, 1] + 2 * diff[:, 2]
+
+    bg_yc = ycc(bg_small)
+    best = dist2(px, bg_yc[sy, sx])  # from the centred window's grass
+    pairs = []  # (one side's grass, the opposite's, both usable)
+    for dx, dy in ((-1, 0), (0, -1), (-1, -1), (1, -1)):
+        pair, ok = [], np.ones(len(xs), bool)
+        for sign in (1, -1):
+            cx, cy = sx + sign * dx * k, sy + sign * dy * k
+            inside = (cx >= 0) & (cx < sw) & (cy >= 0) & (cy < sh)
+            cx, cy = np.clip(cx, 0, sw - 1), np.clip(cy, 0, sh - 1)
+            pair.append((bg_yc[cy, cx], inside & (pitch_small[cy, cx] > 0)))
+        pairs.append(pair)
+    sunlit, shaded, both = two_sided
+    pairs.append([(ycc(sunlit)[sy, sx], both[sy, sx]), (ycc(shaded)[sy, sx], both[sy, sx])])
+    near = dist2(px, ycc(median[0])[sy, sx])
+    grass = median[1][sy, sx] & (near <= threshold2) & (near <= median_ratio * best)
+    for (one, one_ok), (other, other_ok) in pairs:
+        span = (one[:, 0] - other[:, 0]).astype(np.float32)
+        edge = np.abs(span) >= threshold2
+        for side, ok in ((one, one_ok), (other, other_ok)):
+            # a clear match only: far closer than to the centred window's grass (a leg in
+            # even grass is a little closer to a lighter or darker mowing stripe beside it)
+            near = dist2(px, side)
+            grass |= ok & (near <= threshold2) & (near <= ratio * best)
+        # the blurred edge itself (penumbra, compression): a mix of the grass on its two sides
+        t = np.clip((px[:, 0] - other[:, 0]) / np.where(edge, span, 1.0), 0.0, 1.0)
+        mix = (t[:, None] * one + (1.0 - t[:, None]) * other).astype(np.int32)
+        grass |= one_ok & other_ok & edge & (dist2(px, mix) <= 0.5 * threshold2)
+    out = fg.copy()
+    out[ys[grass], xs[grass]] = 0
+    return out
+
+
 def _split_foreground(image: np.ndarray, bg: np.ndarray, ycrcb: np.ndarray, bg_ycrcb: np.ndarray,
                       fg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(foreground without cast shadows, white paint) uint8 masks (H, W), from one pass
@@ -499,7 +586,9 @@ def _long_lines(white: np.ndarray, player_px: np.ndarray, max_width_px: float) -
     """uint8 mask (H, W) of the pixels of long painted lines in a white-paint mask.
 
     ``player_px`` (H,): the expected player height for each foot row. A white
-    stroke longer (along its curve) than 1.8 players standing at its lowest row is
+    stroke whose box's diagonal is over 1.2 players standing at its lowest row (a
+    white shirt's is well under: a ragged one looked long by area over width) and
+    longer (along its curve) than 1.8 such players is
     a pitch line or arc (or several joined), whatever its width in the image: near
     lines are wider than the opening that removes far ones. Its typical width is the
     median stroke width along its ridge; parts much thicker than that — a white shirt
@@ -514,7 +603,7 @@ def _long_lines(white: np.ndarray, player_px: np.ndarray, max_width_px: float) -
     x, y, w, h, area = (stats[:, i] for i in range(5))
     square = np.ones((3, 3), np.uint8)
     player = player_px[y + h - 1]
-    for i in np.flatnonzero(np.hypot(w, h) > 0.8 * player):
+    for i in np.flatnonzero(np.hypot(w, h) > 1.2 * player):
         x1, y1, x2, y2 = x[i], y[i], x[i] + w[i], y[i] + h[i]
         stroke = np.where(labels[y1 - y0:y2 - y0, x1 - x0:x2 - x0] == ids[i], 255, 0).astype(np.uint8)
         depth = cv2.distanceTransform(cv2.copyMakeBorder(stroke, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0),
