@@ -282,7 +282,7 @@ class PitchDetector:
         keep = (bh >= cfg.min_height_px * unit) & (bh <= cfg.max_height_px * unit)
         boxes = np.stack([x, y, x + bw, y + bh], axis=1)[keep]
         fill = (area / np.maximum(1.0, bw * bh))[keep]
-        boxes, fill = self._split_wide(boxes, fill, ids[keep], labels, origin)
+        boxes, fill = self._split_wide(boxes, fill, ids[keep], labels, origin, image)
         if len(boxes) == 0:
             return Detections.empty()
         foot_x = np.clip(((boxes[:, 0] + boxes[:, 2]) / 2).astype(int), 0, image.shape[1] - 1)
@@ -314,9 +314,10 @@ class PitchDetector:
         return Detections(boxes[keep].astype(np.float32), score[keep])
 
     def _split_wide(self, boxes: np.ndarray, fill: np.ndarray, ids: np.ndarray, labels: np.ndarray,
-                    origin: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-        """Split blobs holding several players: side by side at column-profile valleys, one
-        behind the other (stacked in the image) at row-profile valleys.
+                    origin: tuple[int, int], image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Split blobs holding several players: players of two teams by kit colour
+        (:func:`_colour_parts`), then side by side at column-profile valleys, one behind
+        the other (stacked in the image) at row-profile valleys.
 
         Each blob is split on its own pixels (``labels == id``): the box of a blob that
         sprawls (a line network with players on it) also holds other, separate blobs,
@@ -330,10 +331,17 @@ class PitchDetector:
             player_h = float(expected[0]) if expected is not None else float(box[3] - box[1])
             x1, y1, x2, y2 = (int(v) for v in box)
             own = labels[y1 - oy:y2 - oy, x1 - ox:x2 - ox] == label
-            local = np.array([0, 0, x2 - x1, y2 - y1], np.float32)
             shift = np.array([x1, y1, x1, y1], np.float32)
-            for part, part_fill in self._split_axis(local, f, own, player_h, axis=1):
-                out.extend((b + shift, pf) for b, pf in self._split_axis(part, part_fill, own, player_h, axis=0))
+            for mask in _colour_parts(image[y1:y2, x1:x2], own, player_h):
+                if mask is own:
+                    local, mask_fill = np.array([0, 0, x2 - x1, y2 - y1], np.float32), f
+                else:
+                    tight = _tight(mask, 0, 0, x2 - x1, y2 - y1)
+                    if tight is None:
+                        continue
+                    local, mask_fill = tight
+                for part, part_fill in self._split_axis(local, mask_fill, mask, player_h, axis=1):
+                    out.extend((b + shift, pf) for b, pf in self._split_axis(part, part_fill, mask, player_h, axis=0))
         if not out:
             return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
         return np.asarray([b for b, _ in out], np.float32), np.asarray([f for _, f in out], np.float32)
@@ -372,6 +380,50 @@ class PitchDetector:
             else:
                 parts.append(_tight(mask, x1, y1 + a, x2, y1 + b))
         return [p for p in parts if p is not None]
+
+
+def _colour_parts(crop: np.ndarray, own: np.ndarray, player_h: float, min_chroma_gap: float = 12.0,
+                  max_iou: float = 0.4) -> list[np.ndarray]:
+    """A blob too big for one player, split into two players of different kit colours.
+
+    ``crop`` (h, w, 3) RGB and ``own`` (h, w) bool: the blob's box and its pixels. Two
+    players of different teams that touch or overlap (a duel, one behind the other) make
+    one blob without a column or row valley between them; their kits differ in chroma
+    (white and black are both neutral, so one team's shirt and shorts stay together).
+    The blob's pixels are split in two by k-means on (Cr, Cb); each cluster's largest
+    connected part (after a small closing) is a player when both are at least 0.6 player
+    heights tall and a quarter of the pixels, their colours differ by ``min_chroma_gap``
+    and their boxes overlap little (a kit and the skin of one player's arms and legs
+    overlap much). Returns the masks (h, w) bool of the parts, or ``[own]``.
+    """
+    h, w = own.shape
+    if not ((w > 0.6 * player_h and h > 0.8 * player_h) or h > 1.3 * player_h) or own.sum() < 40:
+        return [own]
+    ycc = cv2.cvtColor(np.ascontiguousarray(crop), cv2.COLOR_RGB2YCrCb)
+    chroma = ycc[own][:, 1:].astype(np.float32)
+    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 10, 0.5)
+    cv2.setRNGSeed(0)
+    _, assign, centres = cv2.kmeans(chroma, 2, None, criteria, 2, cv2.KMEANS_PP_CENTERS)
+    if float(np.abs(centres[0] - centres[1]).sum()) < min_chroma_gap:
+        return [own]
+    parts, boxes = [], []
+    for c in range(2):
+        cluster = np.zeros((h, w), np.uint8)
+        cluster[own] = (assign[:, 0] == c).astype(np.uint8) * 255
+        cluster = cv2.morphologyEx(cluster, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8)) & own.astype(np.uint8) * 255
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(cluster, connectivity=8)
+        if n <= 1:
+            return [own]
+        biggest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+        x, y, bw, bh, area = stats[biggest]
+        if bh < 0.6 * player_h or area < 0.25 * own.sum():
+            return [own]
+        parts.append(labels == biggest)
+        boxes.append([x, y, x + bw, y + bh])
+    (ax1, ay1, ax2, ay2), (bx1, by1, bx2, by2) = boxes
+    inter = max(0, min(ax2, bx2) - max(ax1, bx1)) * max(0, min(ay2, by2) - max(ay1, by1))
+    union = (ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - inter
+    return parts if inter / max(union, 1) < max_iou else [own]
 
 
 def _line_fragments(image: np.ndarray, fg: np.ndarray, boxes: np.ndarray, white_share: float = 0.7,
