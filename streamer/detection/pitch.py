@@ -232,18 +232,22 @@ class PitchDetector:
             return np.zeros_like(grass)  # no pitch in view
         return np.where(labels == biggest, 255, 0).astype(np.uint8)
 
-    def _remove_lines(self, fg: np.ndarray, paint: np.ndarray, frame_h: int) -> np.ndarray:
-        """Cut out long painted lines, open away thin structures, then regrow limbs inside the foreground."""
+    def _remove_lines(self, fg: np.ndarray, paint: np.ndarray, frame_h: int) -> tuple[np.ndarray, np.ndarray]:
+        """Cut out long painted lines, open away thin structures, then regrow limbs inside the foreground.
+
+        Returns the blobs' mask and the foreground without the long lines (uint8 (H, W)).
+        """
         cfg = self.config
         unit = frame_h / 720.0
         fg = cv2.subtract(fg, _long_lines(paint, self._player_px_by_row(frame_h), cfg.max_line_width_px * unit))
+        no_lines = fg
         # the rest works on the foreground's bounding rectangle only (the pitch's rows:
         # a third less at 720p); erosion there must see zeros beyond its edge, as it
         # would in the whole frame
         out = np.zeros_like(fg)
         x0, y0, w, h = cv2.boundingRect(fg)
         if w == 0 or h == 0:
-            return out
+            return out, no_lines
         fg = np.ascontiguousarray(fg[y0:y0 + h, x0:x0 + w])
         lw = max(2, int(round(cfg.line_width_px * unit)) + 1)
         core = cv2.morphologyEx(fg, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (lw, lw + 2)),
@@ -258,7 +262,7 @@ class PitchDetector:
         for _ in range(max(2, int(round(5 * unit)))):
             grown = cv2.dilate(grown, vertical) & fg
         out[y0:y0 + h, x0:x0 + w] = grown
-        return out
+        return out, no_lines
 
     def _player_px_by_row(self, frame_h: int) -> np.ndarray:
         """(H,) the player height (px) the size prior expects for each foot row."""
@@ -273,7 +277,7 @@ class PitchDetector:
         h = image.shape[0]
         unit = h / 720.0
         _, fg, paint = self.masks(image)
-        blobs = self._remove_lines(fg, paint, h)
+        blobs, no_lines = self._remove_lines(fg, paint, h)
         stats, ids, labels, origin = _components(blobs)
         if len(stats) == 0:
             self.prior.update(np.zeros(0), np.zeros(0))
@@ -293,6 +297,7 @@ class PitchDetector:
         boxes, fill = boxes[~marking], fill[~marking]
         if len(boxes) == 0:
             return Detections.empty()
+        boxes = self._regrow_ends(boxes, no_lines)
         foot = boxes[:, 3]
         height = boxes[:, 3] - boxes[:, 1]
         width = boxes[:, 2] - boxes[:, 0]
@@ -312,6 +317,52 @@ class PitchDetector:
         # a blob lying down is a board, a line or a shadow: two players side by side were split
         keep = (score >= cfg.min_score) & (width <= 2.0 * height)
         return Detections(boxes[keep].astype(np.float32), score[keep])
+
+    def _regrow_ends(self, boxes: np.ndarray, fg: np.ndarray, max_gap: int = 2) -> np.ndarray:
+        """Boxes shorter than the size prior expects, grown down (legs) and then up (head)
+        over the foreground rows that carry on under (above) them within the box's columns.
+
+        The opening that removes thin structures takes a far player's thin legs, and the
+        limb regrowth cannot cross the gaps compression leaves at the knees or the shorts:
+        the box stopped at the waist. Rows are followed while no more than ``max_gap`` in a
+        row are empty, up to 10 % past the expected height (down: at most half a player;
+        up: a quarter), never into another box.
+        """
+        if len(boxes) == 0 or self.prior.coef is None:
+            return boxes
+        out = boxes.copy()
+        h_img = fg.shape[0]
+        for i, (x1, _, x2, y2) in enumerate(boxes.astype(int)):
+            expected = float(self.prior.expected(np.array([y2], np.float32))[0])
+            others = np.delete(boxes, i, axis=0)
+            beside = others[(others[:, 0] < x2) & (others[:, 2] > x1)]
+            for down, cap in ((True, 0.5), (False, 0.25)):
+                missing = 1.1 * expected - (out[i, 3] - out[i, 1])
+                reach = int(min(missing, cap * expected))
+                if reach < 2:
+                    break
+                if down:
+                    lo, hi = int(out[i, 3]), min(h_img, int(out[i, 3]) + reach)
+                    below = beside[:, 1][(beside[:, 1] >= lo) & (beside[:, 3] > out[i, 3])]
+                    hi = min(hi, int(below.min())) if len(below) else hi
+                    rows = fg[lo:hi, x1:x2].any(axis=1)
+                else:
+                    lo, hi = max(0, int(out[i, 1]) - reach), int(out[i, 1])
+                    above = beside[:, 3][(beside[:, 3] <= hi) & (beside[:, 1] < out[i, 1])]
+                    lo = max(lo, int(above.max())) if len(above) else lo
+                    rows = fg[lo:hi, x1:x2].any(axis=1)[::-1]
+                last, gap = -1, 0
+                for k, filled in enumerate(rows):
+                    gap = 0 if filled else gap + 1
+                    if gap > max_gap:
+                        break
+                    if filled:
+                        last = k
+                if down:
+                    out[i, 3] += last + 1
+                else:
+                    out[i, 1] -= last + 1
+        return out
 
     def _split_wide(self, boxes: np.ndarray, fill: np.ndarray, ids: np.ndarray, labels: np.ndarray,
                     origin: tuple[int, int], image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
