@@ -297,6 +297,7 @@ class PitchDetector:
         boxes, fill = boxes[~marking], fill[~marking]
         if len(boxes) == 0:
             return Detections.empty()
+        boxes = _trim_stubs(boxes, blobs)
         boxes = self._regrow_ends(boxes, no_lines)
         foot = boxes[:, 3]
         height = boxes[:, 3] - boxes[:, 1]
@@ -433,6 +434,27 @@ class PitchDetector:
         return [p for p in parts if p is not None]
 
 
+def _trim_stubs(boxes: np.ndarray, blobs: np.ndarray, share: float = 0.06, min_rows: int = 30) -> np.ndarray:
+    """Boxes without the thin line stubs at their left and right ends.
+
+    A line a player stands on or runs past stays attached by a few pixels' width for
+    up to a few player widths (the limb regrowth reattaches what the opening cut): the
+    box then reaches sideways over it. Outer columns holding at most ``share`` of the
+    fullest column's pixels (a line 1-3 pixels thick across a body tens of rows tall)
+    are dropped, from each end inward, in blobs at least ``min_rows`` tall (a small
+    player's arm or foot is a column of a pixel or two).
+    """
+    out = boxes.copy()
+    for i, (x1, y1, x2, y2) in enumerate(boxes.astype(int)):
+        counts = np.count_nonzero(blobs[y1:y2, x1:x2], axis=0)
+        if len(counts) < 3 or counts.max() < min_rows:
+            continue
+        solid = np.flatnonzero(counts > share * counts.max())
+        if len(solid):
+            out[i, 0], out[i, 2] = x1 + solid[0], x1 + solid[-1] + 1
+    return out
+
+
 def _colour_parts(crop: np.ndarray, own: np.ndarray, player_h: float, min_chroma_gap: float = 12.0,
                   max_iou: float = 0.4) -> list[np.ndarray]:
     """A blob too big for one player, split into two players of different kit colours.
@@ -442,7 +464,7 @@ def _colour_parts(crop: np.ndarray, own: np.ndarray, player_h: float, min_chroma
     one blob without a column or row valley between them; their kits differ in chroma
     (white and black are both neutral, so one team's shirt and shorts stay together).
     The blob's pixels are split in two by k-means on (Cr, Cb); each cluster's largest
-    connected part (after a small closing) is a player when both are at least 0.6 player
+    connected part (after a small closing) is a player when both are at least 0.8 player
     heights tall and a quarter of the pixels, their colours differ by ``min_chroma_gap``
     and their boxes overlap little (a kit and the skin of one player's arms and legs
     overlap much). Returns the masks (h, w) bool of the parts, or ``[own]``.
@@ -467,7 +489,7 @@ def _colour_parts(crop: np.ndarray, own: np.ndarray, player_h: float, min_chroma
             return [own]
         biggest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
         x, y, bw, bh, area = stats[biggest]
-        if bh < 0.6 * player_h or area < 0.25 * own.sum():
+        if bh < 0.8 * player_h or area < 0.25 * own.sum():
             return [own]
         parts.append(labels == biggest)
         boxes.append([x, y, x + bw, y + bh])
