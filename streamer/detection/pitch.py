@@ -470,7 +470,8 @@ def _colour_parts(crop: np.ndarray, own: np.ndarray, player_h: float, min_chroma
     overlap much). Returns the masks (h, w) bool of the parts, or ``[own]``.
     """
     h, w = own.shape
-    if not ((w > 0.6 * player_h and h > 0.8 * player_h) or h > 1.3 * player_h) or own.sum() < 40:
+    if not ((w > 0.6 * player_h and h > 0.8 * player_h) or h > 1.3 * player_h) or own.sum() < 40 \
+            or w * h > 6.0 * 0.4 * player_h * player_h:  # a line network, a board: not two players
         return [own]
     ycc = cv2.cvtColor(np.ascontiguousarray(crop), cv2.COLOR_RGB2YCrCb)
     chroma = ycc[own][:, 1:].astype(np.float32)
@@ -579,50 +580,79 @@ def _grass_beside(ycrcb: np.ndarray, fg: np.ndarray, bg_small: np.ndarray, pitch
     that is a mix of two opposite ones (the blurred edge itself) that differ in luma by
     more than the foreground threshold. A player matches none of them.
     """
-    points = cv2.findNonZero(fg)
-    if points is None:
-        return fg
     sh, sw = bg_small.shape[:2]
-    h, w = fg.shape
-    xs, ys = points[:, 0, 0], points[:, 0, 1]
-    sx = np.minimum((xs * sw) // w, sw - 1)
-    sy = np.minimum((ys * sh) // h, sh - 1)
-    px = ycrcb[ys, xs].astype(np.int32)
 
     def ycc(rgb: np.ndarray) -> np.ndarray:
         return cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb).astype(np.int32)
 
     def dist2(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         diff = np.abs(a - b)
-        return diff[:, 0] + 2 * diff[:, 1] + 2 * diff[:, 2]
+        return diff[..., 0] + 2 * diff[..., 1] + 2 * diff[..., 2]
 
     bg_yc = ycc(bg_small)
-    best = dist2(px, bg_yc[sy, sx])  # from the centred window's grass
-    pairs = []  # (one side's grass, the opposite's, both usable)
-    for dx, dy in ((-1, 0), (0, -1), (-1, -1), (1, -1)):
-        pair, ok = [], np.ones(len(xs), bool)
-        for sign in (1, -1):
-            cx, cy = sx + sign * dx * k, sy + sign * dy * k
-            inside = (cx >= 0) & (cx < sw) & (cy >= 0) & (cy < sh)
-            cx, cy = np.clip(cx, 0, sw - 1), np.clip(cy, 0, sh - 1)
-            pair.append((bg_yc[cy, cx], inside & (pitch_small[cy, cx] > 0)))
-        pairs.append(pair)
+    on_pitch = np.pad(pitch_small > 0, k, constant_values=False)
+    padded = np.pad(bg_yc, ((k, k), (k, k), (0, 0)), mode="edge")
+
+    def shifted(dx: int, dy: int) -> tuple[np.ndarray, np.ndarray]:
+        """The grass one window beside each cell of the small grid, and where that is on the pitch."""
+        rows, cols = slice(k + dy * k, k + dy * k + sh), slice(k + dx * k, k + dx * k + sw)
+        return np.ascontiguousarray(padded[rows, cols]), np.ascontiguousarray(on_pitch[rows, cols])
+
     sunlit, shaded, both = two_sided
-    pairs.append([(ycc(sunlit)[sy, sx], both[sy, sx]), (ycc(shaded)[sy, sx], both[sy, sx])])
-    near = dist2(px, ycc(median[0])[sy, sx])
-    grass = median[1][sy, sx] & (near <= threshold2) & (near <= median_ratio * best)
-    for (one, one_ok), (other, other_ok) in pairs:
-        span = (one[:, 0] - other[:, 0]).astype(np.float32)
+    # (one side's grass, its validity, the opposite side's, its validity), on the small grid
+    pairs = [(*shifted(dx, dy), *shifted(-dx, -dy)) for dx, dy in ((-1, 0), (0, -1), (-1, -1), (1, -1))]
+    pairs.append((ycc(sunlit), both, ycc(shaded), both))
+    med_yc, med_ok = ycc(median[0]), median[1] > 0
+    # speed: by the triangle inequality a candidate can only win where it differs from the
+    # centred window's grass by (1 - its ratio) x the threshold; in even grass none does
+    uneven = med_ok & (dist2(med_yc, bg_yc) >= (1.0 - median_ratio) * threshold2)
+    for one, one_ok, other, other_ok in pairs:
+        uneven |= one_ok & (dist2(one, bg_yc) >= (1.0 - ratio) * threshold2)
+        uneven |= other_ok & (dist2(other, bg_yc) >= (1.0 - ratio) * threshold2)
+    # ...and only near an edge worth the name: two opposite candidates a threshold apart
+    # (mowing stripes differ less; this skips most of a striped pitch)
+    edge_near = np.zeros_like(uneven)
+    for one, one_ok, other, other_ok in pairs:
+        edge_near |= one_ok & other_ok & (dist2(one, other) >= threshold2)
+    uneven &= cv2.dilate(edge_near.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    if not uneven.any():
+        return fg
+    gate = cv2.resize(uneven.astype(np.uint8), (fg.shape[1], fg.shape[0]), interpolation=cv2.INTER_NEAREST)
+    points = cv2.findNonZero(cv2.bitwise_and(fg, fg, mask=gate))
+    if points is None:
+        return fg
+    h, w = fg.shape
+    xs, ys = points[:, 0, 0], points[:, 0, 1]
+    cell = np.minimum((ys * sh) // h, sh - 1) * sw + np.minimum((xs * sw) // w, sw - 1)
+
+    # per point, one 1-D array per channel (numpy is much faster on long 1-D arrays than
+    # along the short axis of (n, 3) ones)
+    def at(grid: np.ndarray) -> list[np.ndarray]:
+        if grid.ndim == 2:
+            return np.take(grid.reshape(-1), cell)
+        return [np.take(np.ascontiguousarray(grid[..., c]).reshape(-1), cell).astype(np.float32) for c in range(3)]
+
+    def d2(a: list[np.ndarray], b: list[np.ndarray]) -> np.ndarray:
+        return np.abs(a[0] - b[0]) + 2.0 * (np.abs(a[1] - b[1]) + np.abs(a[2] - b[2]))
+
+    flat = ys * w + xs
+    px = [np.take(ycrcb[..., c].reshape(-1), flat).astype(np.float32) for c in range(3)]
+    best = d2(px, at(bg_yc))  # from the centred window's grass
+    near = d2(px, at(med_yc))
+    grass = at(med_ok) & (near <= threshold2) & (near <= median_ratio * best)
+    for one_grid, one_ok_grid, other_grid, other_ok_grid in pairs:
+        one, one_ok, other, other_ok = (at(a) for a in (one_grid, one_ok_grid, other_grid, other_ok_grid))
+        span = one[0] - other[0]
         edge = np.abs(span) >= threshold2
         for side, ok in ((one, one_ok), (other, other_ok)):
             # a clear match only: far closer than to the centred window's grass (a leg in
             # even grass is a little closer to a lighter or darker mowing stripe beside it)
-            near = dist2(px, side)
+            near = d2(px, side)
             grass |= ok & (near <= threshold2) & (near <= ratio * best)
         # the blurred edge itself (penumbra, compression): a mix of the grass on its two sides
-        t = np.clip((px[:, 0] - other[:, 0]) / np.where(edge, span, 1.0), 0.0, 1.0)
-        mix = (t[:, None] * one + (1.0 - t[:, None]) * other).astype(np.int32)
-        grass |= one_ok & other_ok & edge & (dist2(px, mix) <= 0.5 * threshold2)
+        t = np.clip((px[0] - other[0]) / np.where(edge, span, 1.0), 0.0, 1.0)
+        mix = [t * a + (1.0 - t) * b for a, b in zip(one, other, strict=True)]
+        grass |= one_ok & other_ok & edge & (d2(px, mix) <= 0.5 * threshold2)
     out = fg.copy()
     out[ys[grass], xs[grass]] = 0
     return out
