@@ -151,7 +151,7 @@ def test_a_sprawling_blob_is_split_on_its_own_pixels_only():
     fill = stats[:, 4] / (stats[:, 2] * stats[:, 3])
     detector = PitchDetector()
     detector.prior.coef = (0.0, 30.0)  # players here are 30 px tall
-    parts, _ = detector._split_wide(boxes, fill, ids, label_image, origin)
+    parts, _ = detector._split_wide(boxes, fill, ids, label_image, origin, np.zeros((120, 240, 3), np.uint8))
     player = [150, 50, 160, 80]
     assert sum(np.array_equal(p, player) for p in parts) == 1, parts
     assert len({tuple(p) for p in parts.tolist()}) == len(parts)

@@ -297,7 +297,6 @@ class PitchDetector:
         boxes, fill = boxes[~marking], fill[~marking]
         if len(boxes) == 0:
             return Detections.empty()
-        boxes = _trim_stubs(boxes, blobs)
         boxes = self._regrow_ends(boxes, no_lines)
         foot = boxes[:, 3]
         height = boxes[:, 3] - boxes[:, 1]
@@ -432,27 +431,6 @@ class PitchDetector:
             else:
                 parts.append(_tight(mask, x1, y1 + a, x2, y1 + b))
         return [p for p in parts if p is not None]
-
-
-def _trim_stubs(boxes: np.ndarray, blobs: np.ndarray, share: float = 0.06, min_rows: int = 30) -> np.ndarray:
-    """Boxes without the thin line stubs at their left and right ends.
-
-    A line a player stands on or runs past stays attached by a few pixels' width for
-    up to a few player widths (the limb regrowth reattaches what the opening cut): the
-    box then reaches sideways over it. Outer columns holding at most ``share`` of the
-    fullest column's pixels (a line 1-3 pixels thick across a body tens of rows tall)
-    are dropped, from each end inward, in blobs at least ``min_rows`` tall (a small
-    player's arm or foot is a column of a pixel or two).
-    """
-    out = boxes.copy()
-    for i, (x1, y1, x2, y2) in enumerate(boxes.astype(int)):
-        counts = np.count_nonzero(blobs[y1:y2, x1:x2], axis=0)
-        if len(counts) < 3 or counts.max() < min_rows:
-            continue
-        solid = np.flatnonzero(counts > share * counts.max())
-        if len(solid):
-            out[i, 0], out[i, 2] = x1 + solid[0], x1 + solid[-1] + 1
-    return out
 
 
 def _colour_parts(crop: np.ndarray, own: np.ndarray, player_h: float, min_chroma_gap: float = 12.0,
