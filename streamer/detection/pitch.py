@@ -15,7 +15,8 @@ Per frame:
    outside it (the bottom of the boards), is where players are searched.
 3. **Foreground.** Inside the pitch, pixels far (in YCrCb, luma half-weighted) from
    their local background: players, lines, ball; minus cast shadows (the grass
-   darkened, its chromaticity kept).
+   darkened, its chromaticity kept) and minus grass by a sharp sun/shadow edge,
+   where the centred window mixes sunlit and shaded grass (:func:`_grass_beside`).
 4. **Line removal.** White paint strokes longer than ~2 players (lines, arcs, near
    lines of any width) are cut out, keeping parts much thicker than the stroke (a
    white shirt); an opening with a small rectangle (scaled to the frame) removes
@@ -23,9 +24,13 @@ Per frame:
    inside the foreground then grows limbs and heads back.
 5. **Blobs → boxes.** Connected components, filtered by a size prior that
    follows perspective (players lower in the frame are taller), learnt online
-   by robust regression of blob height on foot row; blobs much wider than one
-   player are split at the valleys of their column profile; blobs lying down
-   (boards, shadows, lines) are dropped.
+   by robust regression of blob height on foot row; blobs too big for one player
+   are split by kit colour (two teams), then at the valleys of their column or
+   row profile; boxes shorter than the prior expects grow down (legs) and up
+   (head) over the foreground; blobs lying down (boards, shadows, lines) are dropped.
+
+The size prior restarts at a camera cut: the detect stage's ``end_shot`` calls
+:meth:`PitchDetector.reset` (cuts come from :mod:`streamer.detection.shots`).
 
 The score of a box (0..1) says how well it fits the size prior and how solid
 the blob is; the tracker's two-stage association uses it.
