@@ -331,7 +331,8 @@ class PitchDetector:
         limb regrowth cannot cross the gaps compression leaves at the knees or the shorts:
         the box stopped at the waist. Rows are followed while no more than ``max_gap`` in a
         row are empty, up to 10 % past the expected height (down: at most half a player;
-        up: a quarter), never into another box.
+        up: a quarter), never into another box; slivers narrower than a fifth of the
+        expected height are left alone.
         """
         if len(boxes) == 0 or self.prior.coef is None:
             return boxes
@@ -339,6 +340,8 @@ class PitchDetector:
         h_img = fg.shape[0]
         for i, (x1, _, x2, y2) in enumerate(boxes.astype(int)):
             expected = float(self.prior.expected(np.array([y2], np.float32))[0])
+            if x2 - x1 < 0.2 * expected:  # a sliver (a post, a board's edge, a limb) is no torso
+                continue
             others = np.delete(boxes, i, axis=0)
             beside = others[(others[:, 0] < x2) & (others[:, 2] > x1)]
             for down, cap in ((True, 0.5), (False, 0.25)):
