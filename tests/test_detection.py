@@ -97,17 +97,22 @@ def test_pitch_detector_keeps_players_wider_than_its_background_window():
     assert not (iou(overlay, found.xyxy_px) > 0.1).any()
 
 
-def test_a_camera_cut_starts_the_size_prior_afresh_and_a_pan_does_not():
+def test_a_camera_cut_ends_the_detect_stage_shot_and_starts_the_size_prior_afresh():
+    """The pipeline's shot detector finds cuts; the detect stage's end_shot resets the pitch
+    segmenter's size prior (for the pitch and the auto backend), and nothing else does."""
     rng = np.random.default_rng(3)
-    detector = PitchDetector()
-    for k in range(6):
-        detector(broadcast_frame(rng, shift=5 * k)[0])
+    context = StageContext(device="cpu", fps=25.0)
+    stage = build_stage("detect", load_config(None, ["detect.backend=pitch"]), context)
+    detector = stage.backend.detector
+    stage.process([Packet(Frame(k, k, k / 25.0, broadcast_frame(rng, shift=5 * k)[0])) for k in range(6)])
     learnt = detector.prior
     assert learnt.coef is not None
-    detector(broadcast_frame(rng, shift=40)[0])  # the camera pans on
+    stage.process([Packet(Frame(6, 6, 0.24, close_frame()[0]))])  # a new view, no cut announced: kept
     assert detector.prior is learnt
-    detector(close_frame()[0])  # cut to a close shot
+    assert stage.end_shot() == []
     assert detector.prior is not learnt and detector.prior.coef is None
+    auto = build_stage("detect", load_config(), context)
+    assert [r.__self__ for r in auto.resets] == [auto.backend.pitch]
 
 
 def test_pitch_detector_on_frame_without_pitch_returns_nothing():
@@ -146,7 +151,7 @@ def test_a_sprawling_blob_is_split_on_its_own_pixels_only():
     fill = stats[:, 4] / (stats[:, 2] * stats[:, 3])
     detector = PitchDetector()
     detector.prior.coef = (0.0, 30.0)  # players here are 30 px tall
-    parts, _ = detector._split_wide(boxes, fill, ids, label_image, origin)
+    parts, _ = detector._split_wide(boxes, fill, ids, label_image, origin, np.zeros((120, 240, 3), np.uint8))
     player = [150, 50, 160, 80]
     assert sum(np.array_equal(p, player) for p in parts) == 1, parts
     assert len({tuple(p) for p in parts.tolist()}) == len(parts)

@@ -3,7 +3,8 @@
 For a config (``-c``, ``--set`` as in ``streamer run``) the ``detect`` stage (and with
 ``--tracks`` the ``track`` stage, whose confirmed track boxes are then scored) runs over each
 labelled clip from frame 0 through its last labelled frame, in order, as the pipeline would run
-it (detectors keep state across frames, e.g. a size prior). The labelled frames are scored with
+it (detectors keep state across frames, e.g. a size prior; the ``shots`` detector's camera cuts
+end the stages' shots). The labelled frames are scored with
 ``streamer.detection.evaluate``: Hungarian matching at IoU >= 0.5, unmatched detections at
 least half inside an ignore box dropped. ``tune`` and ``check`` frames are reported apart:
 tune thresholds on ``tune`` frames, show the ``check`` frames did not move.
@@ -25,11 +26,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from streamer.config import load_config
+from streamer.config import load_config, section_to
 from streamer.detection.evaluate import SPLITS, Counts, FrameMatch, LabelledFrame, match_frame, parse_labels
 from streamer.io.source import open_source
 from streamer.records import Packet
-from streamer.stages import StageContext, build_stage
+from streamer.stages import StageContext, build_stage, end_shot
 
 REPO = Path(__file__).resolve().parents[1]
 LABELS = REPO / "tests" / "data" / "person_boxes"
@@ -84,9 +85,16 @@ def run_clip(clip: Clip, config: dict, data_dir: Path, tracks: bool, min_score: 
         if tracks:
             stages.append(build_stage("track", config, context))
 
-        def run(packets: list[Packet], final: bool = False):
+        shots = None
+        if config["shots"]["enabled"] and not labelled_only:  # cuts restart the stages, as in a run
+            from streamer.detection.shots import ShotConfig, ShotDetector
+
+            shots = ShotDetector(section_to(ShotConfig, config["shots"], "shots"))
+
+        def run(packets: list[Packet], final: bool = False, shot_end: bool = False):
             for stage in stages:
-                packets = (stage.process(packets) if packets else []) + (stage.flush() if final else [])
+                packets = (stage.process(packets) if packets else []) + (end_shot(stage) if shot_end else []) \
+                    + (stage.flush() if final else [])
             for p in packets:
                 if p.frame.index in wanted:
                     found = p.tracks if tracks else p.detections
@@ -94,16 +102,33 @@ def run_clip(clip: Clip, config: dict, data_dir: Path, tracks: bool, min_score: 
                     yield wanted[p.frame.index], p.frame.image, found.xyxy_px[keep]
 
         window: list[Packet] = []
-        for frame in source:
-            if not labelled_only or frame.index in wanted:
-                window.append(Packet(frame))
-            if window and (len(window) >= window_size or frame.index >= last):
+        waiting: dict[int, Packet] = {}  # frames the shot detector has not decided yet
+        current_shot = 0
+
+        def add(packet: Packet):
+            nonlocal window, current_shot
+            if packet.shot != current_shot:
+                yield from run(window, shot_end=True)
+                window, current_shot = [], packet.shot
+            if not labelled_only or packet.frame.index in wanted:
+                window.append(packet)
+            if window and (len(window) >= window_size or packet.frame.index >= last):
                 yield from run(window)
                 window = []
+
+        for frame in source:
+            if shots is None:
+                yield from add(Packet(frame))
+            else:
+                waiting[frame.index] = Packet(frame)
+                decided = shots.push(frame.index, frame.time_s, frame.image)
+                if frame.index >= last:
+                    decided += shots.finish()
+                for index, shot in decided:
+                    yield from add(waiting.pop(index).replace(shot=shot))
             if frame.index >= last:
                 break
         yield from run(window, final=True)
-
 
 def draw(image_rgb: np.ndarray, label: LabelledFrame, boxes: np.ndarray, match: FrameMatch) -> np.ndarray:
     """BGR picture: targets green (missed: magenta), ignore yellow, matched blue, false positives red,

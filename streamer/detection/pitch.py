@@ -15,7 +15,8 @@ Per frame:
    outside it (the bottom of the boards), is where players are searched.
 3. **Foreground.** Inside the pitch, pixels far (in YCrCb, luma half-weighted) from
    their local background: players, lines, ball; minus cast shadows (the grass
-   darkened, its chromaticity kept).
+   darkened, its chromaticity kept) and minus grass by a sharp sun/shadow edge,
+   where the centred window mixes sunlit and shaded grass (:func:`_grass_beside`).
 4. **Line removal.** White paint strokes longer than ~2 players (lines, arcs, near
    lines of any width) are cut out, keeping parts much thicker than the stroke (a
    white shirt); an opening with a small rectangle (scaled to the frame) removes
@@ -23,9 +24,13 @@ Per frame:
    inside the foreground then grows limbs and heads back.
 5. **Blobs → boxes.** Connected components, filtered by a size prior that
    follows perspective (players lower in the frame are taller), learnt online
-   by robust regression of blob height on foot row; blobs much wider than one
-   player are split at the valleys of their column profile; blobs lying down
-   (boards, shadows, lines) are dropped.
+   by robust regression of blob height on foot row; blobs too big for one player
+   are split by kit colour (two teams), then at the valleys of their column or
+   row profile; boxes shorter than the prior expects grow down (legs) and up
+   (head) over the foreground; blobs lying down (boards, shadows, lines) are dropped.
+
+The size prior restarts at a camera cut: the detect stage's ``end_shot`` calls
+:meth:`PitchDetector.reset` (cuts come from :mod:`streamer.detection.shots`).
 
 The score of a box (0..1) says how well it fits the size prior and how solid
 the blob is; the tracker's two-stage association uses it.
@@ -59,7 +64,6 @@ class PitchDetectorConfig:
     prior_forget: float = 0.98  # per-frame forgetting of the size prior (camera zooms)
     split_width_ratio: float = 0.75  # blob wider than this × height is tried for a split
     min_score: float = 0.2  # boxes scoring less are dropped (fragments: line bits, crowd, boards)
-    cut_threshold: float = 0.25  # colour-histogram change (Bhattacharyya, 0..1) that is a camera cut; > 1 = never
     verify_hog: bool = False  # multiply scores by the HOG people-detector score of each blob
 
 
@@ -152,7 +156,6 @@ class PitchDetector:
         self.config = config or PitchDetectorConfig()
         self.prior = SizePrior(self.config.prior_min_samples, self.config.prior_forget)
         self.inner_pitch: np.ndarray | None = None
-        self._histogram: np.ndarray | None = None  # the previous frame's colours (camera cuts)
         self.verifier = None
         if self.config.verify_hog:
             from streamer.detection.hog import HogVerifier
@@ -167,10 +170,9 @@ class PitchDetector:
         scale = cfg.bg_scale
         small = cv2.resize(image, (max(8, int(w * scale)), max(8, int(h * scale))),
                            interpolation=cv2.INTER_AREA)
-        self._forget_prior_on_cut(small)
         k = int(cfg.bg_kernel_px * (h / 720.0) * scale) | 1
         k = max(3, min(k, 255))
-        bg_small = cv2.medianBlur(small, k)
+        bg_small = median = cv2.medianBlur(small, k)
         # pitch: where the local background is grass
         grass = self._grass(bg_small)
         grass_px = self._grass(small)
@@ -196,26 +198,18 @@ class PitchDetector:
         dist2 = cv2.add(cv2.add(d_y, cv2.add(d_cr, d_cr)), cv2.add(d_cb, d_cb))
         _, fg = cv2.threshold(dist2, 2.0 * cfg.fg_threshold, 255, cv2.THRESH_BINARY)
         fg = cv2.bitwise_and(fg, pitch)
+        fg = _grass_beside(ycrcb, fg, bg_small, pitch_small, k, 2.0 * cfg.fg_threshold,
+                           _sunlit_shaded(small, grass_px, bg_small, k), (median, grass > 0))
         fg, paint = _split_foreground(image, bg, ycrcb, bg_ycrcb, fg)
         return pitch, fg, paint
 
-    def _forget_prior_on_cut(self, small: np.ndarray) -> None:
-        """Start the size prior afresh when the picture's colours jump: a camera cut.
+    def reset(self) -> None:
+        """Forget the size prior: call at a camera cut (the detect stage's ``end_shot``).
 
         Players' size on the new camera has nothing to do with the old one's (a broadcast
-        cuts from a wide shot to a close-up and back); forgetting alone would take dozens of
-        frames, boxing fragments meanwhile. Pans and zooms change the histogram far less
-        (Bhattacharyya distance <= 0.12 frame to frame on the shared clips, >= 0.45 at cuts).
+        cuts from a wide shot to a close-up and back); forgetting alone would take dozens
+        of frames, boxing fragments meanwhile.
         """
-        hist = cv2.calcHist([small], [0, 1, 2], None, [8, 8, 8], [0, 256] * 3)
-        cv2.normalize(hist, hist)
-        if self._histogram is not None and \
-                cv2.compareHist(self._histogram, hist, cv2.HISTCMP_BHATTACHARYYA) > self.config.cut_threshold:
-            self.reset()
-        self._histogram = hist
-
-    def reset(self) -> None:
-        """Forget the size prior (a camera cut found elsewhere, e.g. by a shot detector)."""
         self.prior = SizePrior(self.config.prior_min_samples, self.config.prior_forget)
 
     def _grass(self, rgb: np.ndarray) -> np.ndarray:
@@ -243,18 +237,22 @@ class PitchDetector:
             return np.zeros_like(grass)  # no pitch in view
         return np.where(labels == biggest, 255, 0).astype(np.uint8)
 
-    def _remove_lines(self, fg: np.ndarray, paint: np.ndarray, frame_h: int) -> np.ndarray:
-        """Cut out long painted lines, open away thin structures, then regrow limbs inside the foreground."""
+    def _remove_lines(self, fg: np.ndarray, paint: np.ndarray, frame_h: int) -> tuple[np.ndarray, np.ndarray]:
+        """Cut out long painted lines, open away thin structures, then regrow limbs inside the foreground.
+
+        Returns the blobs' mask and the foreground without the long lines (uint8 (H, W)).
+        """
         cfg = self.config
         unit = frame_h / 720.0
         fg = cv2.subtract(fg, _long_lines(paint, self._player_px_by_row(frame_h), cfg.max_line_width_px * unit))
+        no_lines = fg
         # the rest works on the foreground's bounding rectangle only (the pitch's rows:
         # a third less at 720p); erosion there must see zeros beyond its edge, as it
         # would in the whole frame
         out = np.zeros_like(fg)
         x0, y0, w, h = cv2.boundingRect(fg)
         if w == 0 or h == 0:
-            return out
+            return out, no_lines
         fg = np.ascontiguousarray(fg[y0:y0 + h, x0:x0 + w])
         lw = max(2, int(round(cfg.line_width_px * unit)) + 1)
         core = cv2.morphologyEx(fg, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (lw, lw + 2)),
@@ -269,7 +267,7 @@ class PitchDetector:
         for _ in range(max(2, int(round(5 * unit)))):
             grown = cv2.dilate(grown, vertical) & fg
         out[y0:y0 + h, x0:x0 + w] = grown
-        return out
+        return out, no_lines
 
     def _player_px_by_row(self, frame_h: int) -> np.ndarray:
         """(H,) the player height (px) the size prior expects for each foot row."""
@@ -284,7 +282,7 @@ class PitchDetector:
         h = image.shape[0]
         unit = h / 720.0
         _, fg, paint = self.masks(image)
-        blobs = self._remove_lines(fg, paint, h)
+        blobs, no_lines = self._remove_lines(fg, paint, h)
         stats, ids, labels, origin = _components(blobs)
         if len(stats) == 0:
             self.prior.update(np.zeros(0), np.zeros(0))
@@ -293,7 +291,7 @@ class PitchDetector:
         keep = (bh >= cfg.min_height_px * unit) & (bh <= cfg.max_height_px * unit)
         boxes = np.stack([x, y, x + bw, y + bh], axis=1)[keep]
         fill = (area / np.maximum(1.0, bw * bh))[keep]
-        boxes, fill = self._split_wide(boxes, fill, ids[keep], labels, origin)
+        boxes, fill = self._split_wide(boxes, fill, ids[keep], labels, origin, image)
         if len(boxes) == 0:
             return Detections.empty()
         foot_x = np.clip(((boxes[:, 0] + boxes[:, 2]) / 2).astype(int), 0, image.shape[1] - 1)
@@ -304,6 +302,7 @@ class PitchDetector:
         boxes, fill = boxes[~marking], fill[~marking]
         if len(boxes) == 0:
             return Detections.empty()
+        boxes = self._regrow_ends(boxes, no_lines)
         foot = boxes[:, 3]
         height = boxes[:, 3] - boxes[:, 1]
         width = boxes[:, 2] - boxes[:, 0]
@@ -324,10 +323,60 @@ class PitchDetector:
         keep = (score >= cfg.min_score) & (width <= 2.0 * height)
         return Detections(boxes[keep].astype(np.float32), score[keep])
 
+    def _regrow_ends(self, boxes: np.ndarray, fg: np.ndarray, max_gap: int = 2) -> np.ndarray:
+        """Boxes shorter than the size prior expects, grown down (legs) and then up (head)
+        over the foreground rows that carry on under (above) them within the box's columns.
+
+        The opening that removes thin structures takes a far player's thin legs, and the
+        limb regrowth cannot cross the gaps compression leaves at the knees or the shorts:
+        the box stopped at the waist. Rows are followed while no more than ``max_gap`` in a
+        row are empty, up to 10 % past the expected height (down: at most half a player;
+        up: a quarter), never into another box; slivers narrower than a fifth of the
+        expected height are left alone.
+        """
+        if len(boxes) == 0 or self.prior.coef is None:
+            return boxes
+        out = boxes.copy()
+        h_img = fg.shape[0]
+        for i, (x1, _, x2, y2) in enumerate(boxes.astype(int)):
+            expected = float(self.prior.expected(np.array([y2], np.float32))[0])
+            if x2 - x1 < 0.2 * expected:  # a sliver (a post, a board's edge, a limb) is no torso
+                continue
+            others = np.delete(boxes, i, axis=0)
+            beside = others[(others[:, 0] < x2) & (others[:, 2] > x1)]
+            for down, cap in ((True, 0.5), (False, 0.25)):
+                missing = 1.1 * expected - (out[i, 3] - out[i, 1])
+                reach = int(min(missing, cap * expected))
+                if reach < 2:
+                    break
+                if down:
+                    lo, hi = int(out[i, 3]), min(h_img, int(out[i, 3]) + reach)
+                    below = beside[:, 1][(beside[:, 1] >= lo) & (beside[:, 3] > out[i, 3])]
+                    hi = min(hi, int(below.min())) if len(below) else hi
+                    rows = fg[lo:hi, x1:x2].any(axis=1)
+                else:
+                    lo, hi = max(0, int(out[i, 1]) - reach), int(out[i, 1])
+                    above = beside[:, 3][(beside[:, 3] <= hi) & (beside[:, 1] < out[i, 1])]
+                    lo = max(lo, int(above.max())) if len(above) else lo
+                    rows = fg[lo:hi, x1:x2].any(axis=1)[::-1]
+                last, gap = -1, 0
+                for k, filled in enumerate(rows):
+                    gap = 0 if filled else gap + 1
+                    if gap > max_gap:
+                        break
+                    if filled:
+                        last = k
+                if down:
+                    out[i, 3] += last + 1
+                else:
+                    out[i, 1] -= last + 1
+        return out
+
     def _split_wide(self, boxes: np.ndarray, fill: np.ndarray, ids: np.ndarray, labels: np.ndarray,
-                    origin: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-        """Split blobs holding several players: side by side at column-profile valleys, one
-        behind the other (stacked in the image) at row-profile valleys.
+                    origin: tuple[int, int], image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Split blobs holding several players: players of two teams by kit colour
+        (:func:`_colour_parts`), then side by side at column-profile valleys, one behind
+        the other (stacked in the image) at row-profile valleys.
 
         Each blob is split on its own pixels (``labels == id``): the box of a blob that
         sprawls (a line network with players on it) also holds other, separate blobs,
@@ -341,10 +390,17 @@ class PitchDetector:
             player_h = float(expected[0]) if expected is not None else float(box[3] - box[1])
             x1, y1, x2, y2 = (int(v) for v in box)
             own = labels[y1 - oy:y2 - oy, x1 - ox:x2 - ox] == label
-            local = np.array([0, 0, x2 - x1, y2 - y1], np.float32)
             shift = np.array([x1, y1, x1, y1], np.float32)
-            for part, part_fill in self._split_axis(local, f, own, player_h, axis=1):
-                out.extend((b + shift, pf) for b, pf in self._split_axis(part, part_fill, own, player_h, axis=0))
+            for mask in _colour_parts(image[y1:y2, x1:x2], own, player_h):
+                if mask is own:
+                    local, mask_fill = np.array([0, 0, x2 - x1, y2 - y1], np.float32), f
+                else:
+                    tight = _tight(mask, 0, 0, x2 - x1, y2 - y1)
+                    if tight is None:
+                        continue
+                    local, mask_fill = tight
+                for part, part_fill in self._split_axis(local, mask_fill, mask, player_h, axis=1):
+                    out.extend((b + shift, pf) for b, pf in self._split_axis(part, part_fill, mask, player_h, axis=0))
         if not out:
             return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
         return np.asarray([b for b, _ in out], np.float32), np.asarray([f for _, f in out], np.float32)
@@ -383,6 +439,51 @@ class PitchDetector:
             else:
                 parts.append(_tight(mask, x1, y1 + a, x2, y1 + b))
         return [p for p in parts if p is not None]
+
+
+def _colour_parts(crop: np.ndarray, own: np.ndarray, player_h: float, min_chroma_gap: float = 12.0,
+                  max_iou: float = 0.4) -> list[np.ndarray]:
+    """A blob too big for one player, split into two players of different kit colours.
+
+    ``crop`` (h, w, 3) RGB and ``own`` (h, w) bool: the blob's box and its pixels. Two
+    players of different teams that touch or overlap (a duel, one behind the other) make
+    one blob without a column or row valley between them; their kits differ in chroma
+    (white and black are both neutral, so one team's shirt and shorts stay together).
+    The blob's pixels are split in two by k-means on (Cr, Cb); each cluster's largest
+    connected part (after a small closing) is a player when both are at least 0.8 player
+    heights tall and a quarter of the pixels, their colours differ by ``min_chroma_gap``
+    and their boxes overlap little (a kit and the skin of one player's arms and legs
+    overlap much). Returns the masks (h, w) bool of the parts, or ``[own]``.
+    """
+    h, w = own.shape
+    if not ((w > 0.6 * player_h and h > 0.8 * player_h) or h > 1.3 * player_h) or own.sum() < 40 \
+            or w * h > 6.0 * 0.4 * player_h * player_h:  # a line network, a board: not two players
+        return [own]
+    ycc = cv2.cvtColor(np.ascontiguousarray(crop), cv2.COLOR_RGB2YCrCb)
+    chroma = ycc[own][:, 1:].astype(np.float32)
+    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 10, 0.5)
+    cv2.setRNGSeed(0)
+    _, assign, centres = cv2.kmeans(chroma, 2, None, criteria, 2, cv2.KMEANS_PP_CENTERS)
+    if float(np.abs(centres[0] - centres[1]).sum()) < min_chroma_gap:
+        return [own]
+    parts, boxes = [], []
+    for c in range(2):
+        cluster = np.zeros((h, w), np.uint8)
+        cluster[own] = (assign[:, 0] == c).astype(np.uint8) * 255
+        cluster = cv2.morphologyEx(cluster, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8)) & own.astype(np.uint8) * 255
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(cluster, connectivity=8)
+        if n <= 1:
+            return [own]
+        biggest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+        x, y, bw, bh, area = stats[biggest]
+        if bh < 0.8 * player_h or area < 0.25 * own.sum():
+            return [own]
+        parts.append(labels == biggest)
+        boxes.append([x, y, x + bw, y + bh])
+    (ax1, ay1, ax2, ay2), (bx1, by1, bx2, by2) = boxes
+    inter = max(0, min(ax2, bx2) - max(ax1, bx1)) * max(0, min(ay2, by2) - max(ay1, by1))
+    union = (ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - inter
+    return parts if inter / max(union, 1) < max_iou else [own]
 
 
 def _line_fragments(image: np.ndarray, fg: np.ndarray, boxes: np.ndarray, white_share: float = 0.7,
@@ -427,6 +528,120 @@ def _grass_mean(small: np.ndarray, grass: np.ndarray, k: int, fallback: np.ndarr
                         fallback)
         mask = mask * (np.abs(pixels - mean).sum(axis=2) <= max_l1)
     return np.clip(mean + 0.5, 0, 255).astype(np.uint8)
+
+
+def _sunlit_shaded(small: np.ndarray, grass: np.ndarray, bg_small: np.ndarray, k: int,
+                   min_support: float = 0.15) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(h, w, 3) uint8 local means of the grass brighter and of the grass darker than the
+    local mean (sunlit and shaded grass where a stadium's shadow crosses the window), and
+    (h, w) bool where both have support."""
+    pixels = small.astype(np.float32)
+    luma = pixels @ np.float32([0.299, 0.587, 0.114])
+    ref = bg_small.astype(np.float32) @ np.float32([0.299, 0.587, 0.114])
+    means, support = [], []
+    for part in (luma > ref, luma < ref):
+        mask = (part & (grass > 0)).astype(np.float32)
+        weight = cv2.blur(mask, (k, k))
+        means.append(np.clip(cv2.blur(pixels * mask[..., None], (k, k)) / np.maximum(weight, 1e-3)[..., None]
+                             + 0.5, 0, 255).astype(np.uint8))
+        support.append(weight > min_support)
+    return means[0], means[1], support[0] & support[1]
+
+
+def _grass_beside(ycrcb: np.ndarray, fg: np.ndarray, bg_small: np.ndarray, pitch_small: np.ndarray, k: int,
+                  threshold2: float, two_sided: tuple[np.ndarray, np.ndarray, np.ndarray],
+                  median: tuple[np.ndarray, np.ndarray], ratio: float = 0.5,
+                  median_ratio: float = 0.8) -> np.ndarray:
+    """The foreground without the grass on either side of a sharp sun/shadow edge.
+
+    A window centred on a pixel near the edge mixes sunlit and shaded grass: its mean
+    matches neither, and a strip of grass along the edge came out as foreground (rows
+    of boxes along a stadium's shadow). Candidates for the grass a pixel really lies on:
+    the mean of a window shifted by its own width to one side (8 directions; only
+    where that window lies on the pitch), which lies all on the pixel's side of the
+    edge, the means of the sunlit and of the shaded grass in the centred window, and
+    the window's median where that is grass (where most of the window is sunlit, the
+    mean's second pass keeps the shaded grass only).
+    A pixel clearly closer to one of them than to the centred mean is grass; so is one
+    that is a mix of two opposite ones (the blurred edge itself) that differ in luma by
+    more than the foreground threshold. A player matches none of them.
+    """
+    sh, sw = bg_small.shape[:2]
+
+    def ycc(rgb: np.ndarray) -> np.ndarray:
+        return cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb).astype(np.int32)
+
+    def dist2(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        diff = np.abs(a - b)
+        return diff[..., 0] + 2 * diff[..., 1] + 2 * diff[..., 2]
+
+    bg_yc = ycc(bg_small)
+    on_pitch = np.pad(pitch_small > 0, k, constant_values=False)
+    padded = np.pad(bg_yc, ((k, k), (k, k), (0, 0)), mode="edge")
+
+    def shifted(dx: int, dy: int) -> tuple[np.ndarray, np.ndarray]:
+        """The grass one window beside each cell of the small grid, and where that is on the pitch."""
+        rows, cols = slice(k + dy * k, k + dy * k + sh), slice(k + dx * k, k + dx * k + sw)
+        return np.ascontiguousarray(padded[rows, cols]), np.ascontiguousarray(on_pitch[rows, cols])
+
+    sunlit, shaded, both = two_sided
+    # (one side's grass, its validity, the opposite side's, its validity), on the small grid
+    pairs = [(*shifted(dx, dy), *shifted(-dx, -dy)) for dx, dy in ((-1, 0), (0, -1), (-1, -1), (1, -1))]
+    pairs.append((ycc(sunlit), both, ycc(shaded), both))
+    med_yc, med_ok = ycc(median[0]), median[1] > 0
+    # speed: by the triangle inequality a candidate can only win where it differs from the
+    # centred window's grass by (1 - its ratio) x the threshold; in even grass none does
+    uneven = med_ok & (dist2(med_yc, bg_yc) >= (1.0 - median_ratio) * threshold2)
+    for one, one_ok, other, other_ok in pairs:
+        uneven |= one_ok & (dist2(one, bg_yc) >= (1.0 - ratio) * threshold2)
+        uneven |= other_ok & (dist2(other, bg_yc) >= (1.0 - ratio) * threshold2)
+    # ...and only near an edge worth the name: two opposite candidates a threshold apart
+    # (mowing stripes differ less; this skips most of a striped pitch)
+    edge_near = np.zeros_like(uneven)
+    for one, one_ok, other, other_ok in pairs:
+        edge_near |= one_ok & other_ok & (dist2(one, other) >= threshold2)
+    uneven &= cv2.dilate(edge_near.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    if not uneven.any():
+        return fg
+    gate = cv2.resize(uneven.astype(np.uint8), (fg.shape[1], fg.shape[0]), interpolation=cv2.INTER_NEAREST)
+    points = cv2.findNonZero(cv2.bitwise_and(fg, fg, mask=gate))
+    if points is None:
+        return fg
+    h, w = fg.shape
+    xs, ys = points[:, 0, 0], points[:, 0, 1]
+    cell = np.minimum((ys * sh) // h, sh - 1) * sw + np.minimum((xs * sw) // w, sw - 1)
+
+    # per point, one 1-D array per channel (numpy is much faster on long 1-D arrays than
+    # along the short axis of (n, 3) ones)
+    def at(grid: np.ndarray) -> list[np.ndarray]:
+        if grid.ndim == 2:
+            return np.take(grid.reshape(-1), cell)
+        return [np.take(np.ascontiguousarray(grid[..., c]).reshape(-1), cell).astype(np.float32) for c in range(3)]
+
+    def d2(a: list[np.ndarray], b: list[np.ndarray]) -> np.ndarray:
+        return np.abs(a[0] - b[0]) + 2.0 * (np.abs(a[1] - b[1]) + np.abs(a[2] - b[2]))
+
+    flat = ys * w + xs
+    px = [np.take(channel.reshape(-1), flat).astype(np.float32) for channel in cv2.split(ycrcb)]
+    best = d2(px, at(bg_yc))  # from the centred window's grass
+    near = d2(px, at(med_yc))
+    grass = at(med_ok) & (near <= threshold2) & (near <= median_ratio * best)
+    for one_grid, one_ok_grid, other_grid, other_ok_grid in pairs:
+        one, one_ok, other, other_ok = (at(a) for a in (one_grid, one_ok_grid, other_grid, other_ok_grid))
+        span = one[0] - other[0]
+        edge = np.abs(span) >= threshold2
+        for side, ok in ((one, one_ok), (other, other_ok)):
+            # a clear match only: far closer than to the centred window's grass (a leg in
+            # even grass is a little closer to a lighter or darker mowing stripe beside it)
+            near = d2(px, side)
+            grass |= ok & (near <= threshold2) & (near <= ratio * best)
+        # the blurred edge itself (penumbra, compression): a mix of the grass on its two sides
+        t = np.clip((px[0] - other[0]) / np.where(edge, span, 1.0), 0.0, 1.0)
+        mix = [t * a + (1.0 - t) * b for a, b in zip(one, other, strict=True)]
+        grass |= one_ok & other_ok & edge & (d2(px, mix) <= 0.5 * threshold2)
+    out = fg.copy()
+    out[ys[grass], xs[grass]] = 0
+    return out
 
 
 def _split_foreground(image: np.ndarray, bg: np.ndarray, ycrcb: np.ndarray, bg_ycrcb: np.ndarray,
@@ -512,7 +727,9 @@ def _long_lines(white: np.ndarray, player_px: np.ndarray, max_width_px: float) -
     """uint8 mask (H, W) of the pixels of long painted lines in a white-paint mask.
 
     ``player_px`` (H,): the expected player height for each foot row. A white
-    stroke longer (along its curve) than 1.8 players standing at its lowest row is
+    stroke whose box's diagonal is over 1.2 players standing at its lowest row (a
+    white shirt's is well under: a ragged one looked long by area over width) and
+    longer (along its curve) than 1.8 such players is
     a pitch line or arc (or several joined), whatever its width in the image: near
     lines are wider than the opening that removes far ones. Its typical width is the
     median stroke width along its ridge; parts much thicker than that — a white shirt
@@ -527,7 +744,7 @@ def _long_lines(white: np.ndarray, player_px: np.ndarray, max_width_px: float) -
     x, y, w, h, area = (stats[:, i] for i in range(5))
     square = np.ones((3, 3), np.uint8)
     player = player_px[y + h - 1]
-    for i in np.flatnonzero(np.hypot(w, h) > 0.8 * player):
+    for i in np.flatnonzero(np.hypot(w, h) > 1.2 * player):
         x1, y1, x2, y2 = x[i], y[i], x[i] + w[i], y[i] + h[i]
         stroke = np.where(labels[y1 - y0:y2 - y0, x1 - x0:x2 - x0] == ids[i], 255, 0).astype(np.uint8)
         depth = cv2.distanceTransform(cv2.copyMakeBorder(stroke, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0),

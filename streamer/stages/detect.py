@@ -17,7 +17,7 @@ Backends (a name → factory registry, :data:`BACKENDS`; each factory returns a
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from streamer.config import check_ranges, section_to
@@ -33,7 +33,7 @@ RANGES = {
               "grass_min_sat": (0, 255), "min_height_px": (1, _INF), "max_height_px": (1, _INF),
               "line_width_px": (0, 100), "max_line_width_px": (0, 200), "limb_regrow_px": (0, 100),
               "prior_min_samples": (1, _INF), "prior_forget": (0.5, 1.0), "split_width_ratio": (0.1, 10),
-              "min_score": (0, 1), "cut_threshold": (0, 2)},
+              "min_score": (0, 1)},
     "hog": {"upscale": (0.1, 8), "scale_step": (1.001, 2), "win_stride_px": (1, 64), "min_score": (0, 1),
             "nms_iou": (0, 1)},
     "onnx": {"input_size": (32, 4096), "person_class": (0, _INF), "min_score": (0, 1), "nms_iou": (0, 1),
@@ -54,14 +54,21 @@ class DetectStage:
     uses: tuple[str, ...] = ()
     fills = ("detections",)
 
-    def __init__(self, backend: DetectorBackend) -> None:
+    def __init__(self, backend: DetectorBackend, resets: Sequence[Callable[[], None]] = ()) -> None:
         self.backend = backend
+        self.resets = tuple(resets)  # called at a camera cut: per-view state (the pitch size prior)
 
     def process(self, packets: list[Packet]) -> list[Packet]:
         found = self.backend.detect_batch([p.frame.image for p in packets])
         return [p.replace(detections=d) for p, d in zip(packets, found, strict=True)]
 
     def flush(self) -> list[Packet]:
+        return []
+
+    def end_shot(self) -> list[Packet]:
+        """A camera cut: nothing is held; per-view state (the pitch detector's size prior) restarts."""
+        for reset in self.resets:
+            reset()
         return []
 
 
@@ -131,4 +138,15 @@ def build(config: dict[str, Any], context: StageContext) -> DetectStage:
         raise ConfigError(f"config key 'detect.backend' must be one of {', '.join(BACKENDS)}; got {name!r}")
     if name in RANGES:
         check_ranges(section[name], RANGES[name], f"detect.{name}")
-    return DetectStage(factory(section, context))
+    backend = factory(section, context)
+    return DetectStage(backend, _resets(backend))
+
+
+def _resets(backend: DetectorBackend) -> list[Callable[[], None]]:
+    """What to call at a camera cut: the backend's own ``reset()``, else its parts' (the
+    detector a :class:`PerImage` wraps, the ``auto`` backend's pitch segmenter)."""
+    own = getattr(backend, "reset", None)
+    if callable(own):
+        return [own]
+    parts = (getattr(backend, attr, None) for attr in ("detector", "pitch"))
+    return [part.reset for part in parts if callable(getattr(part, "reset", None))]
