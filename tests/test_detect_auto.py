@@ -121,6 +121,29 @@ def test_learned_every_other_frame_holds_its_people_in_between():
     np.testing.assert_array_equal(found.xyxy_px, dets(small).xyxy_px)
 
 
+class FindsInFrames(FakeLearned):
+    """Finds one person in the frames it looks at whose first pixel is 1."""
+
+    def detect_views(self, images, views):
+        self.calls.append(list(views))
+        seen = {v.image for v in views}
+        return [dets([100, 100, 200, 500]) if k in seen and image[0, 0, 0] else Detections.empty()
+                for k, image in enumerate(images)]
+
+
+def test_the_learned_detector_idles_while_it_finds_nobody():
+    learned = FindsInFrames()
+    auto = AutoDetector(lambda image: Detections.empty(), learned, FuseConfig(), levels=1, idle_every=4)
+    empty, person = np.zeros((720, 1280, 3), np.uint8), np.ones((720, 1280, 3), np.uint8)
+    auto.detect_batch([empty] * 4)  # the first window looks at every frame and finds nobody
+    out = auto.detect_batch([empty] * 4 + [person] * 4)  # idle: every 4th frame, counting on
+    assert [v.image for v in learned.calls[1]] == [3, 7]
+    # a person coming into view is found at most idle_every - 1 frames late
+    assert [len(d) for d in out] == [0, 0, 0, 0, 0, 0, 0, 1]
+    auto.detect_batch([person] * 3)  # found someone: every frame again
+    assert [v.image for v in learned.calls[2]] == [0, 1, 2]
+
+
 def test_registry_names_every_backend_and_rejects_others():
     assert {"auto", "pitch", "blazepose", "hog", "onnx"} <= set(BACKENDS)
     assert load_config()["detect"]["backend"] == "auto"

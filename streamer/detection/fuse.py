@@ -131,29 +131,41 @@ class AutoDetector:
     every ``learned_every``-th frame: on the whole frame and on the finer levels' tiles (``levels``
     levels in all: the whole frame, squares of the short side, half that...) ``tiles_per_frame``
     at a time, round-robin (0 = all of them); people it found are held until the view that found
-    them is looked at again (:func:`hold_unseen`), so they do not blink off in between.
+    them is looked at again (:func:`hold_unseen`), so they do not blink off in between. While its
+    last window found nobody (a wide shot of small players, which the pitch segmenter sees) it
+    runs only every ``idle_every``-th frame, and every ``learned_every``-th again once it finds
+    someone: a close-up after a cut is picked up at most ``idle_every - 1`` frames late.
     """
 
     def __init__(self, pitch: Callable[[np.ndarray], Detections], learned: BlazePoseDetector, config: FuseConfig,
-                 levels: int = 2, tiles_per_frame: int = 0, learned_every: int = 1) -> None:
+                 levels: int = 2, tiles_per_frame: int = 0, learned_every: int = 1, idle_every: int = 1) -> None:
         self.pitch = pitch
         self.learned = learned
         self.config = config
         self.levels = max(1, int(levels))
         self.tiles_per_frame = int(tiles_per_frame)
         self.learned_every = max(1, int(learned_every))
+        self.idle_every = max(self.learned_every, int(idle_every))
         self._frame = 0
         self._next_tile = 0
         self._shape: tuple[int, int] | None = None
         self._held = Held.empty()
         self._cycle = 1  # learned-detector runs between two turns of a tile
+        self._idle = False  # the learned detector's last window found nobody
+        self._since = 0  # frames since the learned detector last ran
+
+    def _every(self) -> int:
+        return self.idle_every if self._idle else self.learned_every
 
     def _views(self, k: int, width: int, height: int) -> list[View]:
         if self._shape != (height, width):  # a new clip or size: start over
-            self._shape, self._next_tile, self._held, self._frame = (height, width), 0, Held.empty(), 0
+            self._shape, self._next_tile, self._held = (height, width), 0, Held.empty()
+            self._frame, self._idle, self._since = 0, False, 0
         self._frame += 1
-        if (self._frame - 1) % self.learned_every:
+        if self._frame > 1 and self._since + 1 < self._every():
+            self._since += 1
             return []
+        self._since = 0
         sides = [float(max(width, height))] + [float(min(width, height)) * 0.5**i for i in range(self.levels - 1)]
         tiles = plan_views(k, width, height, sides, self.learned.config.tile_overlap)[1:]
         views = [letterbox_view(k, width, height)]
@@ -166,14 +178,20 @@ class AutoDetector:
         return views
 
     def detect_batch(self, images: Sequence[np.ndarray]) -> list[Detections]:
+        every = self._every()  # the cadence of this window (views are planned before any result)
         per_image = [self._views(k, image.shape[1], image.shape[0]) for k, image in enumerate(images)]
         learned = self.learned.detect_views(images, [v for views in per_image for v in views])
         out = []
+        ran = found_any = False
         for image, found, views in zip(images, learned, per_image, strict=True):
-            max_age = self._cycle * self.learned_every - 1
+            if views:
+                ran, found_any = True, found_any or len(found) > 0
+            max_age = self._cycle * every - 1
             if max_age > 0:
                 whole = self.learned.config.view_height_frac * max(image.shape[:2])
                 found, self._held = hold_unseen(self._held, found, views, max_age,
                                                 self.learned.config.merge_iou, whole)
             out.append(fuse(self.pitch(image), found, image.shape[0], self.config))
+        if ran:  # nobody found: look less often until someone is
+            self._idle = not found_any
         return out
