@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from streamer.config import load_config
-from streamer.detection.fuse import AutoDetector, FuseConfig, Held, fuse, hold_unseen, inside_fraction
+from streamer.detection.fuse import AutoDetector, FuseConfig, Held, fuse, hold_unseen, inside_fraction, proposal_views
 from streamer.errors import ConfigError
 from streamer.models.blazepose_detector import BlazePoseDetectorConfig, View, iou_matrix
 from streamer.records import Detections, Frame, Packet
@@ -141,7 +141,32 @@ def test_the_learned_detector_idles_while_it_finds_nobody():
     # a person coming into view is found at most idle_every - 1 frames late
     assert [len(d) for d in out] == [0, 0, 0, 0, 0, 0, 0, 1]
     auto.detect_batch([person] * 3)  # found someone: every frame again
-    assert [v.image for v in learned.calls[2]] == [0, 1, 2]
+    assert sorted({v.image for v in learned.calls[2]}) == [0, 1, 2]
+
+
+def test_proposals_follow_small_learned_people_then_unexplained_pitch_boxes():
+    cfg = FuseConfig(propose_views=3, propose_side_px=200, propose_scale=2.5)
+    learned = np.array([[100, 100, 140, 200],     # 100 px: too small for the fixed views, followed
+                        [600, 100, 800, 600]])    # 500 px: the fixed views see it
+    pitch = np.array([[110, 150, 130, 200],      # inside the followed person: explained
+                      [900, 300, 960, 420],      # 120 px, unexplained: a view of 2.5 x 120 = 300
+                      [400, 300, 410, 310]])     # 10 px: a view of the least side, 200
+    views = proposal_views(0, pitch, learned, 1280, 720, cfg, largest_px=288)
+    assert [(v.x0, v.y0, v.side) for v in views] == [(-5.0, -25.0, 250.0), (780.0, 150.0, 300.0),
+                                                     (305.0, 130.0, 200.0)]
+    # the least side scales with the frame height; nothing is proposed when turned off
+    assert proposal_views(0, pitch[2:], learned[:0], 640, 360, cfg, 288)[0].side == 100.0
+    assert proposal_views(0, pitch, learned, 1280, 720, FuseConfig(propose_views=0), 288) == []
+    assert len(proposal_views(0, pitch, learned, 1280, 720, FuseConfig(propose_views=1), 288)) == 1
+
+
+def test_a_tile_too_coarse_for_a_held_person_does_not_drop_it():
+    _, held = hold_unseen(Held.empty(), dets([500, 100, 540, 160]), [], max_age=3, same_iou=0.5)
+    coarse, fine = View(0, 400, 0, 720), View(0, 450, 50, 150)
+    found, _ = hold_unseen(held, Detections.empty(), [coarse], 3, 0.5, view_height_frac=0.4)
+    assert len(found) == 1  # 60 px < 0.4 x 720: that tile cannot have seen it
+    found, _ = hold_unseen(held, Detections.empty(), [fine], 3, 0.5, view_height_frac=0.4)
+    assert len(found) == 0  # 60 px >= 0.4 x 150: it would have
 
 
 def test_registry_names_every_backend_and_rejects_others():

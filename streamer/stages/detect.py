@@ -45,7 +45,8 @@ RANGES = {
                   "threads": (0, 1024), "batch_size": (1, 4096)},
     "auto": {"levels": (1, 6), "tiles_per_frame": (0, 1000), "learned_every": (1, 1000), "idle_every": (1, 1000),
              "inside_frac": (0, 1),
-             "closeup_height_frac": (0, 10), "perspective_frac": (0, 1)},
+             "closeup_height_frac": (0, 10), "perspective_frac": (0, 1), "propose_views": (0, 100),
+             "propose_side_px": (16, _INF), "propose_scale": (1, 20)},
 }
 
 
