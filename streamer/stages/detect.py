@@ -42,6 +42,7 @@ RANGES = {
                   "merge_iou": (0, 1), "min_height_px": (1, _INF), "view_height_frac": (0.05, 1),
                   "tile_overlap": (0, 0.9), "tile_max_frac": (0.1, 10), "length_scale": (0.1, 10),
                   "width_ratio": (0.05, 5), "up_shift": (-5, 5), "refine_people": (0, 1000),
+                  "follow_frames": (0, 100000), "follow_flag": (0, 1),
                   "threads": (0, 1024), "batch_size": (1, 4096)},
     "auto": {"levels": (1, 6), "tiles_per_frame": (0, 1000), "learned_every": (1, 1000), "idle_every": (1, 1000),
              "inside_frac": (0, 1),
