@@ -122,12 +122,14 @@ def test_learned_every_other_frame_holds_its_people_in_between():
 
 
 class FindsInFrames(FakeLearned):
-    """Finds one person in the frames it looks at whose first pixel is 1."""
+    """Finds one person (``box``) in the frames it looks at whose first pixel is 1."""
+
+    box = [100, 60, 300, 700]
 
     def detect_views(self, images, views):
         self.calls.append(list(views))
         seen = {v.image for v in views}
-        return [dets([100, 100, 200, 500]) if k in seen and image[0, 0, 0] else Detections.empty()
+        return [dets(self.box) if k in seen and image[0, 0, 0] else Detections.empty()
                 for k, image in enumerate(images)]
 
 
@@ -142,6 +144,13 @@ def test_the_learned_detector_idles_while_it_finds_nobody():
     assert [len(d) for d in out] == [0, 0, 0, 0, 0, 0, 0, 1]
     auto.detect_batch([person] * 3)  # found someone: every frame again
     assert sorted({v.image for v in learned.calls[2]}) == [0, 1, 2]
+    # someone too small for the fixed views (found by a proposal) does not wake it
+    small = FindsInFrames()
+    small.box = [100, 100, 140, 200]
+    auto = AutoDetector(lambda image: Detections.empty(), small, FuseConfig(), levels=1, idle_every=4)
+    auto.detect_batch([person] * 4)
+    auto.detect_batch([person] * 4)
+    assert sorted({v.image for v in small.calls[1]}) == [3]
 
 
 def test_proposals_follow_small_learned_people_then_unexplained_pitch_boxes():

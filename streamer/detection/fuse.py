@@ -173,10 +173,12 @@ class AutoDetector:
     every ``learned_every``-th frame: on the whole frame and on the finer levels' tiles (``levels``
     levels in all: the whole frame, squares of the short side, half that...) ``tiles_per_frame``
     at a time, round-robin (0 = all of them); people it found are held until the view that found
-    them is looked at again (:func:`hold_unseen`), so they do not blink off in between. While its
-    last window found nobody (a wide shot of small players, which the pitch segmenter sees) it
-    runs only every ``idle_every``-th frame, and every ``learned_every``-th again once it finds
-    someone: a close-up after a cut is picked up at most ``idle_every - 1`` frames late.
+    them is looked at again (:func:`hold_unseen`), so they do not blink off in between. It also
+    looks at a few squares round people too small for those views (:func:`proposal_views`). While
+    its last window found nobody the fixed views can see (a wide shot of small players, which the
+    pitch segmenter sees) it runs only every ``idle_every``-th frame, and every
+    ``learned_every``-th again once it does: a close-up after a cut is picked up at most
+    ``idle_every - 1`` frames late, and people only proposals find are held in between.
     """
 
     def __init__(self, pitch: Callable[[np.ndarray], Detections], learned: BlazePoseDetector, config: FuseConfig,
@@ -196,6 +198,11 @@ class AutoDetector:
         self._idle = False  # the learned detector's last window found nobody
         self._since = 0  # frames since the learned detector last ran
         self._last = np.zeros((0, 4))  # the learned people of the previous frame
+
+    def _largest(self, width: int, height: int) -> float:
+        """The smallest person the fixed views find (px): ``view_height_frac`` × the finest level's side."""
+        finest = float(min(width, height)) * 0.5 ** (self.levels - 2) if self.levels > 1 else float(max(width, height))
+        return self.learned.config.view_height_frac * finest
 
     def _every(self) -> int:
         return self.idle_every if self._idle else self.learned_every
@@ -224,18 +231,18 @@ class AutoDetector:
         every = self._every()  # the cadence of this window (views are planned before any result)
         pitch = [self.pitch(image) for image in images]
         per_image = [self._views(k, image.shape[1], image.shape[0]) for k, image in enumerate(images)]
+        largest = [self._largest(image.shape[1], image.shape[0]) for image in images]
         for k, (image, views) in enumerate(zip(images, per_image, strict=True)):
             if views:  # proposals go with the learned detector's cadence
                 h, w = image.shape[:2]
-                largest = self.learned.config.view_height_frac * (float(min(w, h)) * 0.5 ** (self.levels - 2)
-                                                                  if self.levels > 1 else float(max(w, h)))
-                views += proposal_views(k, pitch[k].xyxy_px, self._last, w, h, self.config, largest)
+                views += proposal_views(k, pitch[k].xyxy_px, self._last, w, h, self.config, largest[k])
         learned = self.learned.detect_views(images, [v for views in per_image for v in views])
         out = []
         ran = found_any = False
-        for image, boxes, found, views in zip(images, pitch, learned, per_image, strict=True):
-            if views:
-                ran, found_any = True, found_any or len(found) > 0
+        for image, boxes, found, views, big in zip(images, pitch, learned, per_image, largest, strict=True):
+            if views:  # people only proposals can see do not wake it (a wide shot's players)
+                tall = found.xyxy_px[:, 3] - found.xyxy_px[:, 1] >= big
+                ran, found_any = True, found_any or bool(tall.any())
             max_age = self._cycle * every - 1
             if max_age > 0:
                 whole = self.learned.config.view_height_frac * max(image.shape[:2])
