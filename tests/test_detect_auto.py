@@ -203,3 +203,23 @@ def test_auto_on_a_photo_keeps_the_player_and_drops_the_shirt(shared_data, auto_
     # nothing else may sit on the player (the pitch segmenter's shirt, boot and ball boxes)
     others = found.xyxy_px[iou < iou.max()]
     assert (inside_fraction(others, hand_box) < 0.5).all()
+
+
+def test_auto_finds_the_goalkeeper_before_the_net(shared_data):
+    """goalkeeper_amateur frame 100 (a labelled tune frame): the 56-px keeper before the net, which the
+    pitch segmenter sees only as leg fragments and the fixed views see too small, is found through
+    a proposal square round those fragments."""
+    from streamer.io.source import open_source
+
+    config = load_config()
+    source_cfg = {**config["source"], "start_s": 96 / 30.0, "max_frames": 5}
+    with open_source(str(shared_data / "clips" / "goalkeeper_amateur.mp4"), source_cfg) as source:
+        frames = [frame.image for frame in source]
+    assert len(frames) == 5
+    keeper = np.array([[486.5, 135.5, 525, 191]])  # tests/data/person_boxes/goalkeeper_amateur.json
+
+    auto = BACKENDS["auto"](config["detect"], StageContext(device="cpu", fps=30.0))
+    found = auto.detect_batch(frames)
+    # the learned detector has him (not only the pitch segmenter's pieces), and so has the output
+    assert iou_matrix(auto._last, keeper).max(initial=0.0) >= 0.5
+    assert iou_matrix(found[-1].xyxy_px, keeper).max(initial=0.0) >= 0.5
