@@ -174,7 +174,8 @@ class AutoDetector:
     levels in all: the whole frame, squares of the short side, half that...) ``tiles_per_frame``
     at a time, round-robin (0 = all of them); people it found are held until the view that found
     them is looked at again (:func:`hold_unseen`), so they do not blink off in between. It also
-    looks at a few squares round people too small for those views (:func:`proposal_views`). While
+    looks at a few squares round people too small for those views on every frame
+    (:func:`proposal_views`). While
     its last window found nobody the fixed views can see (a wide shot of small players, which the
     pitch segmenter sees) it runs only every ``idle_every``-th frame, and every
     ``learned_every``-th again once it does: a close-up after a cut is picked up at most
@@ -230,25 +231,29 @@ class AutoDetector:
     def detect_batch(self, images: Sequence[np.ndarray]) -> list[Detections]:
         every = self._every()  # the cadence of this window (views are planned before any result)
         pitch = [self.pitch(image) for image in images]
-        per_image = [self._views(k, image.shape[1], image.shape[0]) for k, image in enumerate(images)]
+        fixed = [self._views(k, image.shape[1], image.shape[0]) for k, image in enumerate(images)]
         largest = [self._largest(image.shape[1], image.shape[0]) for image in images]
-        for k, (image, views) in enumerate(zip(images, per_image, strict=True)):
-            if views:  # proposals go with the learned detector's cadence
-                h, w = image.shape[:2]
-                views += proposal_views(k, pitch[k].xyxy_px, self._last, w, h, self.config, largest[k])
+        # proposals on every frame, whatever the fixed views' cadence (those people move too much to hold)
+        per_image = [views + proposal_views(k, boxes.xyxy_px, self._last, image.shape[1], image.shape[0],
+                                            self.config, big)
+                     for k, (image, boxes, views, big) in enumerate(zip(images, pitch, fixed, largest, strict=True))]
         learned = self.learned.detect_views(images, [v for views in per_image for v in views])
         out = []
         ran = found_any = False
-        for image, boxes, found, views, big in zip(images, pitch, learned, per_image, largest, strict=True):
-            if views:  # people only proposals can see do not wake it (a wide shot's players)
+        for image, boxes, found, views, own, big in zip(images, pitch, learned, per_image, fixed, largest,
+                                                         strict=True):
+            if own:  # people only proposals can see do not wake it (a wide shot's players)
                 tall = found.xyxy_px[:, 3] - found.xyxy_px[:, 1] >= big
                 ran, found_any = True, found_any or bool(tall.any())
             max_age = self._cycle * every - 1
             if max_age > 0:
                 whole = self.learned.config.view_height_frac * max(image.shape[:2])
-                found, self._held = hold_unseen(self._held, found, views, max_age,
-                                                self.learned.config.merge_iou, whole,
-                                                self.learned.config.view_height_frac)
+                found, held = hold_unseen(self._held, found, views, max_age,
+                                          self.learned.config.merge_iou, whole,
+                                          self.learned.config.view_height_frac)
+                # people too small for the fixed views are proposals' (looked for again next frame)
+                tall = held.xyxy_px[:, 3] - held.xyxy_px[:, 1] >= big
+                self._held = Held(held.xyxy_px[tall], held.score[tall], held.age[tall])
             self._last = found.xyxy_px
             out.append(fuse(boxes, found, image.shape[0], self.config))
         if ran:  # nobody found: look less often until someone is
