@@ -251,9 +251,10 @@ class AutoDetector:
                 found, held = hold_unseen(self._held, found, views, max_age,
                                           self.learned.config.merge_iou, whole,
                                           self.learned.config.view_height_frac)
-                # people too small for the fixed views are proposals' (looked for again next frame)
-                tall = held.xyxy_px[:, 3] - held.xyxy_px[:, 1] >= big
-                self._held = Held(held.xyxy_px[tall], held.score[tall], held.age[tall])
+                # people too small for the fixed views are proposals' (looked for again next frame):
+                # held two frames at most (longer, a moving player's stale box is a duplicate)
+                keep = (held.xyxy_px[:, 3] - held.xyxy_px[:, 1] >= big) | (held.age < 2)
+                self._held = Held(held.xyxy_px[keep], held.score[keep], held.age[keep])
             self._last = found.xyxy_px
             out.append(fuse(boxes, found, image.shape[0], self.config))
         if ran:  # nobody found: look less often until someone is
