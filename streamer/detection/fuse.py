@@ -174,8 +174,9 @@ class AutoDetector:
     levels in all: the whole frame, squares of the short side, half that...) ``tiles_per_frame``
     at a time, round-robin (0 = all of them); people it found are held until the view that found
     them is looked at again (:func:`hold_unseen`), so they do not blink off in between. It also
-    looks at a few squares round people too small for those views on every frame
-    (:func:`proposal_views`). While
+    looks at a few squares round people too small for those views (:func:`proposal_views`): round
+    those it found in the previous window on every frame, round unexplained pitch boxes on the
+    frames its fixed views run. While
     its last window found nobody the fixed views can see (a wide shot of small players, which the
     pitch segmenter sees) it runs only every ``idle_every``-th frame, and every
     ``learned_every``-th again once it does: a close-up after a cut is picked up at most
@@ -233,9 +234,10 @@ class AutoDetector:
         pitch = [self.pitch(image) for image in images]
         fixed = [self._views(k, image.shape[1], image.shape[0]) for k, image in enumerate(images)]
         largest = [self._largest(image.shape[1], image.shape[0]) for image in images]
-        # proposals on every frame, whatever the fixed views' cadence (those people move too much to hold)
-        per_image = [views + proposal_views(k, boxes.xyxy_px, self._last, image.shape[1], image.shape[0],
-                                            self.config, big)
+        # following proposals on every frame, whatever the fixed views' cadence (small people move too much to hold)
+        # (round pitch boxes only on the fixed views' frames: on a wide shot they are mostly small players)
+        per_image = [views + proposal_views(k, boxes.xyxy_px if views else boxes.xyxy_px[:0], self._last,
+                                            image.shape[1], image.shape[0], self.config, big)
                      for k, (image, boxes, views, big) in enumerate(zip(images, pitch, fixed, largest, strict=True))]
         learned = self.learned.detect_views(images, [v for views in per_image for v in views])
         out = []
