@@ -229,3 +229,22 @@ def test_an_unsure_spot_that_stays_put_is_checked_once():
     assert detector._landmarker.crops == 1
     np.testing.assert_allclose(out[0][0][0], [37.5, 137.5, 162.5, 262.5])
     np.testing.assert_allclose(out[1][0][0], [47.5, 137.5, 172.5, 262.5])  # moved with it
+
+
+def test_a_person_whose_head_leaves_the_frame_is_followed(shared_data, model):
+    """indoor_person_squat walks towards the camera: from frame 293 the top edge cuts his head and the
+    detector (which keys on the face) loses him in most frames; the landmark model follows him."""
+    from streamer.config import load_config
+    from streamer.io.source import open_source
+
+    source_cfg = {**load_config()["source"], "start_s": 291 / 30.0, "max_frames": 6}
+    with open_source(str(shared_data / "clips" / "indoor_person_squat.mp4"), source_cfg) as source:
+        frames = [frame.image for frame in source]
+    assert len(frames) == 6
+
+    def people(cfg: bd.BlazePoseDetectorConfig) -> list[int]:
+        found = bd.BlazePoseDetector(cfg, model).detect_batch(frames)
+        return [int(np.sum(d.xyxy_px[:, 3] - d.xyxy_px[:, 1] > 300)) for d in found]
+
+    assert people(bd.BlazePoseDetectorConfig(follow_frames=0)).count(0) >= 3
+    assert people(bd.BlazePoseDetectorConfig()) == [1] * 6

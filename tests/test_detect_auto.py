@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from streamer.config import load_config
-from streamer.detection.fuse import AutoDetector, FuseConfig, Held, fuse, hold_unseen, inside_fraction
+from streamer.detection.fuse import AutoDetector, FuseConfig, Held, fuse, hold_unseen, inside_fraction, proposal_views
 from streamer.errors import ConfigError
 from streamer.models.blazepose_detector import BlazePoseDetectorConfig, View, iou_matrix
 from streamer.records import Detections, Frame, Packet
@@ -121,6 +121,64 @@ def test_learned_every_other_frame_holds_its_people_in_between():
     np.testing.assert_array_equal(found.xyxy_px, dets(small).xyxy_px)
 
 
+class FindsInFrames(FakeLearned):
+    """Finds one person (``box``) in the frames it looks at whose first pixel is 1."""
+
+    box = [100, 60, 300, 700]
+
+    def detect_views(self, images, views):
+        self.calls.append(list(views))
+        seen = {v.image for v in views}
+        return [dets(self.box) if k in seen and image[0, 0, 0] else Detections.empty()
+                for k, image in enumerate(images)]
+
+
+def test_the_learned_detector_idles_while_it_finds_nobody():
+    learned = FindsInFrames()
+    auto = AutoDetector(lambda image: Detections.empty(), learned, FuseConfig(), levels=1, idle_every=4)
+    empty, person = np.zeros((720, 1280, 3), np.uint8), np.ones((720, 1280, 3), np.uint8)
+    auto.detect_batch([empty] * 4)  # the first window looks at every frame and finds nobody
+    out = auto.detect_batch([empty] * 4 + [person] * 4)  # idle: every 4th frame, counting on
+    assert [v.image for v in learned.calls[1]] == [3, 7]
+    # a person coming into view is found at most idle_every - 1 frames late
+    assert [len(d) for d in out] == [0, 0, 0, 0, 0, 0, 0, 1]
+    auto.detect_batch([person] * 3)  # found someone: every frame again
+    assert sorted({v.image for v in learned.calls[2]}) == [0, 1, 2]
+    # someone too small for the fixed views (found by a proposal) does not wake it
+    small = FindsInFrames()
+    small.box = [100, 100, 140, 200]
+    auto = AutoDetector(lambda image: Detections.empty(), small, FuseConfig(), levels=1, idle_every=4)
+    auto.detect_batch([person] * 4)
+    auto.detect_batch([person] * 4)
+    assert [v.image for v in small.calls[1] if not v.tile] == [3]
+    assert sorted({v.image for v in small.calls[1] if v.tile}) == [0, 1, 2, 3]  # he is followed, though
+
+
+def test_proposals_follow_small_learned_people_then_unexplained_pitch_boxes():
+    cfg = FuseConfig(propose_views=3, propose_side_px=200, propose_scale=2.5)
+    learned = np.array([[100, 100, 140, 200],     # 100 px: too small for the fixed views, followed
+                        [600, 100, 800, 600]])    # 500 px: the fixed views see it
+    pitch = np.array([[110, 150, 130, 200],      # inside the followed person: explained
+                      [900, 300, 960, 420],      # 120 px, unexplained: a view of 2.5 x 120 = 300
+                      [400, 300, 410, 310]])     # 10 px: a view of the least side, 200
+    views = proposal_views(0, pitch, learned, 1280, 720, cfg, largest_px=288)
+    assert [(v.x0, v.y0, v.side) for v in views] == [(-5.0, -25.0, 250.0), (780.0, 150.0, 300.0),
+                                                     (305.0, 130.0, 200.0)]
+    # the least side scales with the frame height; nothing is proposed when turned off
+    assert proposal_views(0, pitch[2:], learned[:0], 640, 360, cfg, 288)[0].side == 100.0
+    assert proposal_views(0, pitch, learned, 1280, 720, FuseConfig(propose_views=0), 288) == []
+    assert len(proposal_views(0, pitch, learned, 1280, 720, FuseConfig(propose_views=1), 288)) == 1
+
+
+def test_a_tile_too_coarse_for_a_held_person_does_not_drop_it():
+    _, held = hold_unseen(Held.empty(), dets([500, 100, 540, 160]), [], max_age=3, same_iou=0.5)
+    coarse, fine = View(0, 400, 0, 720), View(0, 450, 50, 150)
+    found, _ = hold_unseen(held, Detections.empty(), [coarse], 3, 0.5, view_height_frac=0.4)
+    assert len(found) == 1  # 60 px < 0.4 x 720: that tile cannot have seen it
+    found, _ = hold_unseen(held, Detections.empty(), [fine], 3, 0.5, view_height_frac=0.4)
+    assert len(found) == 0  # 60 px >= 0.4 x 150: it would have
+
+
 def test_registry_names_every_backend_and_rejects_others():
     assert {"auto", "pitch", "blazepose", "hog", "onnx"} <= set(BACKENDS)
     assert load_config()["detect"]["backend"] == "auto"
@@ -146,3 +204,23 @@ def test_auto_on_a_photo_keeps_the_player_and_drops_the_shirt(shared_data, auto_
     # nothing else may sit on the player (the pitch segmenter's shirt, boot and ball boxes)
     others = found.xyxy_px[iou < iou.max()]
     assert (inside_fraction(others, hand_box) < 0.5).all()
+
+
+def test_auto_finds_the_goalkeeper_before_the_net(shared_data):
+    """goalkeeper_amateur frame 100 (a labelled tune frame): the 56-px keeper before the net, which the
+    pitch segmenter sees only as leg fragments and the fixed views see too small, is found through
+    a proposal square round those fragments."""
+    from streamer.io.source import open_source
+
+    config = load_config()
+    source_cfg = {**config["source"], "start_s": 96 / 30.0, "max_frames": 5}
+    with open_source(str(shared_data / "clips" / "goalkeeper_amateur.mp4"), source_cfg) as source:
+        frames = [frame.image for frame in source]
+    assert len(frames) == 5
+    keeper = np.array([[486.5, 135.5, 525, 191]])  # tests/data/person_boxes/goalkeeper_amateur.json
+
+    auto = BACKENDS["auto"](config["detect"], StageContext(device="cpu", fps=30.0))
+    found = auto.detect_batch(frames)
+    # the learned detector has him (not only the pitch segmenter's pieces), and so has the output
+    assert iou_matrix(auto._last, keeper).max(initial=0.0) >= 0.5
+    assert iou_matrix(found[-1].xyxy_px, keeper).max(initial=0.0) >= 0.5

@@ -37,6 +37,9 @@ class FuseConfig:
     inside_frac: float = 0.5  # a pitch box this much inside a learned person is that person (or part)
     closeup_height_frac: float = 0.75  # a learned person this tall (× frame height) = close-up: no pitch boxes
     perspective_frac: float = 0.25  # pitch boxes shorter than this × the height perspective allows are dropped
+    propose_views: int = 2  # learned-detector views round the tallest unexplained pitch boxes per frame (0 = off)
+    propose_side_px: float = 200.0  # their least side (px at 720 rows): people from ~0.4 × this are found
+    propose_scale: float = 2.5  # their side, × the pitch box's height, if larger
 
 
 def inside_fraction(small_xyxy: np.ndarray, big_xyxy: np.ndarray) -> np.ndarray:
@@ -84,6 +87,42 @@ def fuse(pitch: Detections, learned: Detections, frame_height: int, config: Fuse
                       np.concatenate([learned.score, kept.score]).astype(np.float32))
 
 
+def proposal_views(image_index: int, pitch_xyxy: np.ndarray, learned_xyxy: np.ndarray, width: int, height: int,
+                   config: FuseConfig, largest_px: float) -> list[View]:
+    """Squares round people the learned detector's fixed views see too small, for it to look at.
+
+    The fixed views find people from ``largest_px`` tall. Smaller ones that are still big enough
+    to find in a closer view are (1) the learned people of the previous frame shorter than that
+    (``learned_xyxy``; found in such a view, they are followed), then (2) the tallest pitch boxes
+    not at least ``inside_frac`` inside one of them: the pitch segmenter sees a person standing
+    off grass or before a net only in parts (legs, a shirt). Each square has side
+    ``max(propose_side_px, propose_scale × box height)`` and its bottom a tenth of its side below
+    the box's (a part is mostly the lower body); a square nearly the same as one already chosen
+    is skipped; at most ``propose_views`` per frame.
+    """
+    if config.propose_views <= 0:
+        return []
+    learned_xyxy = np.asarray(learned_xyxy, np.float64).reshape(-1, 4)
+    pitch_xyxy = np.asarray(pitch_xyxy, np.float64).reshape(-1, 4)
+    small = learned_xyxy[learned_xyxy[:, 3] - learned_xyxy[:, 1] < largest_px]
+    free = pitch_xyxy[pitch_xyxy[:, 3] - pitch_xyxy[:, 1] < largest_px]
+    if len(free) and len(learned_xyxy):
+        free = free[inside_fraction(free, learned_xyxy).max(axis=1) < config.inside_frac]
+    least = config.propose_side_px * height / 720.0
+    views: list[View] = []
+    for boxes in (small, free):
+        for box in boxes[np.argsort(boxes[:, 1] - boxes[:, 3], kind="stable")]:
+            if len(views) >= config.propose_views:
+                return views
+            side = max(least, config.propose_scale * float(box[3] - box[1]))
+            x0 = 0.5 * (box[0] + box[2]) - 0.5 * side
+            y0 = box[3] + 0.1 * side - side
+            if any(abs(x0 - v.x0) < 0.25 * v.side and abs(y0 - v.y0) < 0.25 * v.side for v in views):
+                continue
+            views.append(View(image_index, float(x0), float(y0), float(side)))
+    return views
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Held:
     """Learned boxes carried over from earlier frames: (N, 4) xyxy, (N,) score, (N,) frames since seen."""
@@ -98,13 +137,15 @@ class Held:
 
 
 def hold_unseen(held: Held, found: Detections, looked_at: Sequence[View], max_age: int,
-                same_iou: float, whole_min_height: float = float("inf")) -> tuple[Detections, Held]:
+                same_iou: float, whole_min_height: float = float("inf"),
+                view_height_frac: float = 0.0) -> tuple[Detections, Held]:
     """Keep people found in a view that was not looked at this frame (round-robin tiles, skipped frames).
 
     A held box stays for at most ``max_age`` frames after it was last found, while no current box
     overlaps it more than ``same_iou`` (then the current one is that person), its centre lies in
-    none of the tiles looked at this frame and, if the whole frame was looked at, it is shorter
-    than ``whole_min_height`` (those views would have seen it again).
+    none of the tiles looked at this frame that are small enough to see it (side at most its
+    height / ``view_height_frac``) and, if the whole frame was looked at, it is shorter than
+    ``whole_min_height`` (those views would have seen it again).
 
     Returns this frame's learned boxes (current, then held) and what to hold for the next frame.
     """
@@ -117,7 +158,8 @@ def hold_unseen(held: Held, found: Detections, looked_at: Sequence[View], max_ag
             keep &= held.xyxy_px[:, 3] - held.xyxy_px[:, 1] < whole_min_height
         else:
             keep &= ~((centre[:, 0] >= view.x0) & (centre[:, 0] < view.x0 + view.side)
-                      & (centre[:, 1] >= view.y0) & (centre[:, 1] < view.y0 + view.side))
+                      & (centre[:, 1] >= view.y0) & (centre[:, 1] < view.y0 + view.side)
+                      & (held.xyxy_px[:, 3] - held.xyxy_px[:, 1] >= view_height_frac * view.side))
     xyxy = np.concatenate([found.xyxy_px, held.xyxy_px[keep]]).astype(np.float32)
     score = np.concatenate([found.score, held.score[keep]]).astype(np.float32)
     age = np.concatenate([np.zeros(len(found), np.int64), held.age[keep] + 1])
@@ -131,29 +173,51 @@ class AutoDetector:
     every ``learned_every``-th frame: on the whole frame and on the finer levels' tiles (``levels``
     levels in all: the whole frame, squares of the short side, half that...) ``tiles_per_frame``
     at a time, round-robin (0 = all of them); people it found are held until the view that found
-    them is looked at again (:func:`hold_unseen`), so they do not blink off in between.
+    them is looked at again (:func:`hold_unseen`), so they do not blink off in between. It also
+    looks at a few squares round people too small for those views (:func:`proposal_views`): round
+    those it found in the previous window on every frame, round unexplained pitch boxes on the
+    frames its fixed views run. While
+    its last window found nobody the fixed views can see (a wide shot of small players, which the
+    pitch segmenter sees) it runs only every ``idle_every``-th frame, and every
+    ``learned_every``-th again once it does: a close-up after a cut is picked up at most
+    ``idle_every - 1`` frames late, and people only proposals find are held in between.
     """
 
     def __init__(self, pitch: Callable[[np.ndarray], Detections], learned: BlazePoseDetector, config: FuseConfig,
-                 levels: int = 2, tiles_per_frame: int = 0, learned_every: int = 1) -> None:
+                 levels: int = 2, tiles_per_frame: int = 0, learned_every: int = 1, idle_every: int = 1) -> None:
         self.pitch = pitch
         self.learned = learned
         self.config = config
         self.levels = max(1, int(levels))
         self.tiles_per_frame = int(tiles_per_frame)
         self.learned_every = max(1, int(learned_every))
+        self.idle_every = max(self.learned_every, int(idle_every))
         self._frame = 0
         self._next_tile = 0
         self._shape: tuple[int, int] | None = None
         self._held = Held.empty()
         self._cycle = 1  # learned-detector runs between two turns of a tile
+        self._idle = False  # the learned detector's last window found nobody
+        self._since = 0  # frames since the learned detector last ran
+        self._last = np.zeros((0, 4))  # the learned people of the previous frame
+
+    def _largest(self, width: int, height: int) -> float:
+        """The smallest person the fixed views find (px): ``view_height_frac`` × the finest level's side."""
+        finest = float(min(width, height)) * 0.5 ** (self.levels - 2) if self.levels > 1 else float(max(width, height))
+        return self.learned.config.view_height_frac * finest
+
+    def _every(self) -> int:
+        return self.idle_every if self._idle else self.learned_every
 
     def _views(self, k: int, width: int, height: int) -> list[View]:
         if self._shape != (height, width):  # a new clip or size: start over
-            self._shape, self._next_tile, self._held, self._frame = (height, width), 0, Held.empty(), 0
+            self._shape, self._next_tile, self._held = (height, width), 0, Held.empty()
+            self._frame, self._idle, self._since, self._last = 0, False, 0, np.zeros((0, 4))
         self._frame += 1
-        if (self._frame - 1) % self.learned_every:
+        if self._frame > 1 and self._since + 1 < self._every():
+            self._since += 1
             return []
+        self._since = 0
         sides = [float(max(width, height))] + [float(min(width, height)) * 0.5**i for i in range(self.levels - 1)]
         tiles = plan_views(k, width, height, sides, self.learned.config.tile_overlap)[1:]
         views = [letterbox_view(k, width, height)]
@@ -166,14 +230,35 @@ class AutoDetector:
         return views
 
     def detect_batch(self, images: Sequence[np.ndarray]) -> list[Detections]:
-        per_image = [self._views(k, image.shape[1], image.shape[0]) for k, image in enumerate(images)]
+        every = self._every()  # the cadence of this window (views are planned before any result)
+        pitch = [self.pitch(image) for image in images]
+        fixed = [self._views(k, image.shape[1], image.shape[0]) for k, image in enumerate(images)]
+        largest = [self._largest(image.shape[1], image.shape[0]) for image in images]
+        # following proposals on every frame, whatever the fixed views' cadence (small people move too much to hold)
+        # (round pitch boxes only on the fixed views' frames: on a wide shot they are mostly small players)
+        per_image = [views + proposal_views(k, boxes.xyxy_px if views else boxes.xyxy_px[:0], self._last,
+                                            image.shape[1], image.shape[0], self.config, big)
+                     for k, (image, boxes, views, big) in enumerate(zip(images, pitch, fixed, largest, strict=True))]
         learned = self.learned.detect_views(images, [v for views in per_image for v in views])
         out = []
-        for image, found, views in zip(images, learned, per_image, strict=True):
-            max_age = self._cycle * self.learned_every - 1
+        ran = found_any = False
+        for image, boxes, found, views, own, big in zip(images, pitch, learned, per_image, fixed, largest,
+                                                         strict=True):
+            if own:  # people only proposals can see do not wake it (a wide shot's players)
+                tall = found.xyxy_px[:, 3] - found.xyxy_px[:, 1] >= big
+                ran, found_any = True, found_any or bool(tall.any())
+            max_age = self._cycle * every - 1
             if max_age > 0:
                 whole = self.learned.config.view_height_frac * max(image.shape[:2])
-                found, self._held = hold_unseen(self._held, found, views, max_age,
-                                                self.learned.config.merge_iou, whole)
-            out.append(fuse(self.pitch(image), found, image.shape[0], self.config))
+                found, held = hold_unseen(self._held, found, views, max_age,
+                                          self.learned.config.merge_iou, whole,
+                                          self.learned.config.view_height_frac)
+                # people too small for the fixed views are proposals' (looked for again next frame):
+                # held two frames at most (longer, a moving player's stale box is a duplicate)
+                keep = (held.xyxy_px[:, 3] - held.xyxy_px[:, 1] >= big) | (held.age < 2)
+                self._held = Held(held.xyxy_px[keep], held.score[keep], held.age[keep])
+            self._last = found.xyxy_px
+            out.append(fuse(boxes, found, image.shape[0], self.config))
+        if ran:  # nobody found: look less often until someone is
+            self._idle = not found_any
         return out

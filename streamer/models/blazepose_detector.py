@@ -49,7 +49,7 @@ from streamer.io.quiet import quiet_stderr
 from streamer.models.blazepose import INPUT_PX as LANDMARK_PX
 from streamer.models.blazepose import BlazePoseLandmarker, default_threads
 from streamer.models.blazepose import decode as decode_landmarks
-from streamer.pose.crop import crop_to_image, upright_angle_rad, warp_crops
+from streamer.pose.crop import apply_affine, crop_to_image, upright_angle_rad, warp_crops
 from streamer.records import Detections
 
 INPUT_PX = 224
@@ -384,6 +384,8 @@ class BlazePoseDetectorConfig:
     refine_people: int = 3  # the tallest this many people per frame get their box from the landmark model
     refine_margin: tuple[float, float, float] = (0.06, 0.12, 0.02)  # landmark box grown by × its height:
     # each side, top (hair above the eyes), bottom (soles below the heels)
+    follow_frames: int = 15  # a person the detector loses is followed by the landmark model this many frames
+    follow_flag: float = 0.5  # ...while its pose flag reaches this (MediaPipe's tracking confidence: 0.5)
     landmark_model: str = ""  # pose_landmark_full.tflite; "" = the one inside the mediapipe wheel
     threads: int = 0  # LiteRT threads; 0 = all cores this process may use
     batch_size: int = 8  # views per model call
@@ -456,16 +458,21 @@ def box_from_landmarks(xy_px: np.ndarray, margin: Sequence[float]) -> np.ndarray
 
 
 def landmark_boxes(landmarker: BlazePoseLandmarker, images: Sequence[np.ndarray], image_index: np.ndarray,
-                   kp_px: np.ndarray, margin: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+                   kp_px: np.ndarray, margin: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Boxes round the 33 landmarks of each detection, all crops in one batched run.
 
-    Returns (M, 4) float64 boxes and (M,) the landmark model's pose flag (probability of a person).
+    Returns (M, 4) float64 boxes, (M,) the landmark model's pose flag (probability of a person)
+    and (M, 4, 2) detection-style keypoints for the next frame's crop: the model's two auxiliary
+    points (body centre, full-body scale point) as keypoints 0 and 1, 2 and 3 copied from ``kp_px``.
     """
     centre, size, angle = landmark_rois(kp_px)
     mats = crop_to_image(centre, size, angle, (LANDMARK_PX, LANDMARK_PX))
     crops = warp_crops(images, image_index, mats, (LANDMARK_PX, LANDMARK_PX))
-    poses = decode_landmarks(landmarker.run(crops, refine=False), mats, angle)
-    return box_from_landmarks(poses.xy_px.astype(np.float64), margin), poses.pose_score
+    raw = landmarker.run(crops, refine=False)
+    poses = decode_landmarks(raw, mats, angle)
+    follow = np.array(kp_px, np.float64, copy=True).reshape(-1, NUM_KEYPOINTS, 2)
+    follow[:, :2] = apply_affine(mats, raw.landmarks[:, 33:35, :2].astype(np.float64))
+    return box_from_landmarks(poses.xy_px.astype(np.float64), margin), poses.pose_score, follow
 
 
 def follow_box(box: np.ndarray, from_xyxy: np.ndarray, to_xyxy: np.ndarray) -> np.ndarray:
@@ -486,6 +493,8 @@ class BlazePoseDetector:
         self.config = config or BlazePoseDetectorConfig()
         self.model = model or BlazePoseDetectorModel(self.config.model, self.config.threads, self.config.batch_size)
         self._landmarker: BlazePoseLandmarker | None = None  # the landmark model, loaded at the first box to refine
+        self._followed: list[tuple[np.ndarray, np.ndarray, int]] = []  # box, keypoints, frames followed
+        self._follow_shape: tuple[int, ...] = ()
 
     def levels(self, width: int, height: int) -> list[float]:
         """View sides for a frame of this size (see :func:`plan_levels`)."""
@@ -520,8 +529,46 @@ class BlazePoseDetector:
             ok = (xyxy[:, 2] - xyxy[:, 0] > 1) & (xyxy[:, 3] - xyxy[:, 1] > 1)
             keep = merge_views(xyxy[ok], score[ok], cfg.merge_iou)
             merged.append((xyxy[ok][keep], kp_px[ok][keep], score[ok][keep]))
+        looked = {v.image for v in views}
         return [Detections(xyxy.astype(np.float32), score.astype(np.float32))
-                for xyxy, _, score in self._refine(images, merged)]
+                for xyxy, _, score in self._follow(images, self._refine(images, merged), looked)]
+
+    def _follow(self, images: Sequence[np.ndarray], found: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+                looked: set[int]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Keep people the detector loses (a face turned away or cut by the frame's top edge: the
+        detector keys on the face) for up to ``follow_frames`` frames, as MediaPipe's pose tracking
+        does: the landmark model looks where they were in the previous frame looked at (its crop
+        from their keypoints there), and while its pose flag reaches ``follow_flag`` they are kept
+        with their landmark box and score ``min_score``, its auxiliary points placing the next
+        crop. The tallest ``refine_people`` sure detections of each frame are the ones followed.
+        """
+        cfg = self.config
+        if cfg.follow_frames <= 0 or cfg.refine_people <= 0:
+            return found
+        out = list(found)
+        for k in sorted(looked):
+            xyxy, kp, score = out[k]
+            h, w = images[k].shape[:2]
+            if self._follow_shape != (h, w):
+                self._followed, self._follow_shape = [], (h, w)
+            lost = [f for f in self._followed if f[2] < cfg.follow_frames
+                    and (len(xyxy) == 0 or iou_matrix(f[0][None], xyxy).max() < 0.3)]
+            sure = [int(i) for i in np.argsort(xyxy[:, 1] - xyxy[:, 3], kind="stable")
+                    if score[i] >= cfg.min_score][:cfg.refine_people]
+            followed = [(xyxy[i], kp[i], 0) for i in sure]
+            if lost:
+                if self._landmarker is None:
+                    self._landmarker = BlazePoseLandmarker(cfg.landmark_model, cfg.threads, cfg.batch_size)
+                boxes, flag, nxt = landmark_boxes(self._landmarker, images, np.full(len(lost), k),
+                                                  np.stack([f[1] for f in lost]), cfg.refine_margin)
+                good = np.flatnonzero(flag >= cfg.follow_flag)
+                if len(good):
+                    boxes = np.clip(boxes[good], 0, [w, h, w, h])
+                    out[k] = (np.concatenate([xyxy, boxes]), np.concatenate([kp, nxt[good]]),
+                              np.concatenate([score, np.full(len(good), cfg.min_score)]))
+                    followed += [(boxes[j], nxt[i], lost[i][2] + 1) for j, i in enumerate(good)]
+            self._followed = followed
+        return out
 
     def _refine(self, images: Sequence[np.ndarray], merged: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
                 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -557,8 +604,8 @@ class BlazePoseDetector:
         if self._landmarker is None:
             self._landmarker = BlazePoseLandmarker(cfg.landmark_model, cfg.threads, cfg.batch_size)
         kp_px = np.stack([merged[k][1][i] for k, i, _ in which])
-        boxes, flag = landmark_boxes(self._landmarker, images, np.array([k for k, _, _ in which]), kp_px,
-                                     cfg.refine_margin)
+        boxes, flag, _ = landmark_boxes(self._landmarker, images, np.array([k for k, _, _ in which]), kp_px,
+                                        cfg.refine_margin)
         checked: dict[tuple[int, int], tuple[bool, np.ndarray]] = {}
         geometric = {(k, i): merged[k][0][i].copy() for k, i in follows.values()}
         for (k, i, unsure), box, f in zip(which, boxes, flag, strict=True):

@@ -42,9 +42,12 @@ RANGES = {
                   "merge_iou": (0, 1), "min_height_px": (1, _INF), "view_height_frac": (0.05, 1),
                   "tile_overlap": (0, 0.9), "tile_max_frac": (0.1, 10), "length_scale": (0.1, 10),
                   "width_ratio": (0.05, 5), "up_shift": (-5, 5), "refine_people": (0, 1000),
+                  "follow_frames": (0, 100000), "follow_flag": (0, 1),
                   "threads": (0, 1024), "batch_size": (1, 4096)},
-    "auto": {"levels": (1, 6), "tiles_per_frame": (0, 1000), "learned_every": (1, 1000), "inside_frac": (0, 1),
-             "closeup_height_frac": (0, 10), "perspective_frac": (0, 1)},
+    "auto": {"levels": (1, 6), "tiles_per_frame": (0, 1000), "learned_every": (1, 1000), "idle_every": (1, 1000),
+             "inside_frac": (0, 1),
+             "closeup_height_frac": (0, 10), "perspective_frac": (0, 1), "propose_views": (0, 100),
+             "propose_side_px": (16, _INF), "propose_scale": (1, 20)},
 }
 
 
@@ -113,7 +116,7 @@ def build_auto(section: dict[str, Any], context: StageContext) -> DetectorBacken
     fuse_cfg = section_to(FuseConfig, auto, "detect.auto")
     return AutoDetector(_pitch(section, context), _blazepose(section, context), fuse_cfg,
                         levels=int(auto["levels"]), tiles_per_frame=int(auto["tiles_per_frame"]),
-                        learned_every=int(auto["learned_every"]))
+                        learned_every=int(auto["learned_every"]), idle_every=int(auto["idle_every"]))
 
 
 def build_blazepose(section: dict[str, Any], context: StageContext) -> DetectorBackend:
