@@ -154,6 +154,27 @@ def test_the_learned_detector_idles_while_it_finds_nobody():
     assert sorted({v.image for v in small.calls[1] if v.tile}) == [0, 1, 2, 3]  # he is followed, though
 
 
+def test_a_camera_cut_forgets_the_held_people():
+    """Between two runs of the learned detector its people are held; after a cut (reset) none
+    of the old view's people is held into the new one, and the learned detector looks at once."""
+    def run(cut: bool) -> list[int]:
+        learned = FindsInFrames()
+        pitch_resets = []
+        pitch = type("Pitch", (), {"__call__": lambda self, image: Detections.empty(),
+                                   "reset": lambda self: pitch_resets.append(1)})()
+        auto = AutoDetector(pitch, learned, FuseConfig(), levels=1, learned_every=4)
+        person, empty = np.ones((720, 1280, 3), np.uint8), np.zeros((720, 1280, 3), np.uint8)
+        first = auto.detect_batch([person])
+        assert len(first[0]) == 1
+        if cut:
+            auto.reset()
+            assert pitch_resets == [1]
+        return [len(d) for d in auto.detect_batch([empty, empty])]
+
+    assert run(cut=False) == [1, 1]  # held: the learned detector did not look again
+    assert run(cut=True) == [0, 0]
+
+
 def test_proposals_follow_small_learned_people_then_unexplained_pitch_boxes():
     cfg = FuseConfig(propose_views=3, propose_side_px=200, propose_scale=2.5)
     learned = np.array([[100, 100, 140, 200],     # 100 px: too small for the fixed views, followed

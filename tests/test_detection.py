@@ -112,7 +112,7 @@ def test_a_camera_cut_ends_the_detect_stage_shot_and_starts_the_size_prior_afres
     assert stage.end_shot() == []
     assert detector.prior is not learnt and detector.prior.coef is None
     auto = build_stage("detect", load_config(), context)
-    assert [r.__self__ for r in auto.resets] == [auto.backend.pitch]
+    assert [r.__self__ for r in auto.resets] == [auto.backend]  # which resets its pitch segmenter too
 
 
 def test_pitch_detector_on_frame_without_pitch_returns_nothing():

@@ -201,6 +201,15 @@ class AutoDetector:
         self._since = 0  # frames since the learned detector last ran
         self._last = np.zeros((0, 4))  # the learned people of the previous frame
 
+    def reset(self) -> None:
+        """A camera cut: no person held, followed or proposed from the old view carries into
+        the new one (they would confirm phantom tracks and veto the new shot's pitch boxes)."""
+        self._shape = None  # the next frame starts over (views, held people, cadence)
+        for part in (self.pitch, self.learned):
+            reset = getattr(part, "reset", None)
+            if callable(reset):
+                reset()
+
     def _largest(self, width: int, height: int) -> float:
         """The smallest person the fixed views find (px): ``view_height_frac`` × the finest level's side."""
         finest = float(min(width, height)) * 0.5 ** (self.levels - 2) if self.levels > 1 else float(max(width, height))

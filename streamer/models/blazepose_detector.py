@@ -496,6 +496,10 @@ class BlazePoseDetector:
         self._followed: list[tuple[np.ndarray, np.ndarray, int]] = []  # box, keypoints, frames followed
         self._follow_shape: tuple[int, ...] = ()
 
+    def reset(self) -> None:
+        """A camera cut: stop following the old view's people."""
+        self._followed, self._follow_shape = [], ()
+
     def levels(self, width: int, height: int) -> list[float]:
         """View sides for a frame of this size (see :func:`plan_levels`)."""
         cfg = self.config
