@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
+from streamer.boxes import iou
 from streamer.models import blazepose_detector as bd
 from streamer.models.blazepose_detector import (
     INPUT_PX,
@@ -179,7 +180,7 @@ def test_finds_the_player_in_the_photo(shared_data, model):
     (found,) = detector.detect_batch([image])
     assert len(found) == 1
     hand_box = np.array([[70, 60, 460, 336]])  # drawn by hand: hair to boots, outstretched hand
-    assert bd.iou_matrix(found.xyxy_px, hand_box)[0, 0] >= 0.5
+    assert iou(found.xyxy_px, hand_box)[0, 0] >= 0.5
 
 
 class FakeLandmarker:

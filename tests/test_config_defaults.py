@@ -61,13 +61,30 @@ def test_built_settings_equal_their_defaults():
 
 
 def test_every_ranged_key_is_in_the_defaults():
+    from streamer.io.identity_sink import IDENTITY_RANGES
     from streamer.pipeline import SHOT_RANGES
     from streamer.stages import detect, track
 
+    check_ranges(DEFAULTS["identity"], IDENTITY_RANGES, "identity")
     check_ranges(DEFAULTS["shots"], SHOT_RANGES, "shots")
     check_ranges(DEFAULTS["track"], track.RANGES, "track")
     for backend, ranges in detect.RANGES.items():
         check_ranges(DEFAULTS["detect"][backend], ranges, f"detect.{backend}")
+
+
+def test_an_identity_setting_out_of_range_is_refused():
+    from streamer.io.identity_sink import build
+
+    with pytest.raises(ConfigError, match="identity.kit_max"):
+        build(load_config(None, ["identity.kit_max=1.5"]), live=False)
+
+
+def test_a_malformed_refine_margin_is_refused_at_build():
+    from streamer.stages import StageContext, build_stage
+
+    with pytest.raises(ConfigError, match="refine_margin"):
+        build_stage("detect", load_config(None, ["detect.blazepose.refine_margin=[0.1,0.2]"]),
+                    StageContext("cpu", 25.0))
 
 
 def test_a_ranged_key_missing_from_the_section_is_an_error():

@@ -6,10 +6,12 @@ import cv2
 import numpy as np
 import pytest
 
+from streamer.boxes import coverage
+from streamer.boxes import iou as box_iou
 from streamer.config import load_config
-from streamer.detection.fuse import AutoDetector, FuseConfig, Held, fuse, hold_unseen, inside_fraction, proposal_views
+from streamer.detection.fuse import AutoDetector, FuseConfig, Held, fuse, hold_unseen, proposal_views
 from streamer.errors import ConfigError
-from streamer.models.blazepose_detector import BlazePoseDetectorConfig, View, iou_matrix
+from streamer.models.blazepose_detector import BlazePoseDetectorConfig, View
 from streamer.records import Detections, Frame, Packet
 from streamer.stages import StageContext, build_stage
 from streamer.stages.detect import BACKENDS
@@ -20,10 +22,10 @@ def dets(*boxes: list[float]) -> Detections:
     return Detections(xyxy, np.full(len(xyxy), 0.8, np.float32))
 
 
-def test_inside_fraction():
+def test_coverage():
     small = np.array([[0, 0, 10, 10], [5, 5, 15, 15]], np.float64)
     big = np.array([[0, 0, 10, 20]], np.float64)
-    np.testing.assert_allclose(inside_fraction(small, big), [[1.0], [0.5]])
+    np.testing.assert_allclose(coverage(small, big), [[1.0], [0.5]])
 
 
 def test_pitch_boxes_on_a_learned_person_are_dropped():
@@ -220,11 +222,11 @@ def test_auto_on_a_photo_keeps_the_player_and_drops_the_shirt(shared_data, auto_
     (packet,) = auto_stage.process([Packet(Frame(0, 0, 0.0, image))])
     found = packet.detections
     hand_box = np.array([[70, 60, 460, 336]])  # drawn by hand: hair to boots, outstretched hand
-    iou = iou_matrix(found.xyxy_px, hand_box)[:, 0]
+    iou = box_iou(found.xyxy_px, hand_box)[:, 0]
     assert iou.max() >= 0.5
     # nothing else may sit on the player (the pitch segmenter's shirt, boot and ball boxes)
     others = found.xyxy_px[iou < iou.max()]
-    assert (inside_fraction(others, hand_box) < 0.5).all()
+    assert (coverage(others, hand_box) < 0.5).all()
 
 
 def test_auto_finds_the_goalkeeper_before_the_net(shared_data):
@@ -243,5 +245,5 @@ def test_auto_finds_the_goalkeeper_before_the_net(shared_data):
     auto = BACKENDS["auto"](config["detect"], StageContext(device="cpu", fps=30.0))
     found = auto.detect_batch(frames)
     # the learned detector has him (not only the pitch segmenter's pieces), and so has the output
-    assert iou_matrix(auto._last, keeper).max(initial=0.0) >= 0.5
-    assert iou_matrix(found[-1].xyxy_px, keeper).max(initial=0.0) >= 0.5
+    assert box_iou(auto._last, keeper).max(initial=0.0) >= 0.5
+    assert box_iou(found[-1].xyxy_px, keeper).max(initial=0.0) >= 0.5

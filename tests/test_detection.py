@@ -7,13 +7,13 @@ import cv2
 import numpy as np
 import pytest
 
+from streamer.boxes import iou
 from streamer.config import load_config
 from streamer.detection.hog import HogConfig, HogDetector, HogVerifier
 from streamer.detection.pitch import PitchDetector, _components
 from streamer.errors import ConfigError
 from streamer.records import Frame, Packet
 from streamer.stages import StageContext, build_stage
-from streamer.tracking.association import iou
 
 W, H = 1280, 720
 

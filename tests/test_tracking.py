@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from streamer.boxes import iou
 from streamer.records import Detections
-from streamer.tracking.association import assign, iou
+from streamer.tracking.association import assign
 from streamer.tracking.kalman import BoxKalman
 from streamer.tracking.tracker import ByteTracker, TrackerConfig
 
@@ -163,7 +164,8 @@ def test_metrics_tell_a_switch_on_reentry_from_one_in_view():
 
 
 def test_coverage_and_fit_inside():
-    from streamer.tracking.association import coverage, fit_inside
+    from streamer.boxes import coverage
+    from streamer.tracking.association import fit_inside
 
     a = np.array([[0, 0, 10, 10], [20, 0, 30, 10]], float)
     b = np.array([[5, 0, 25, 10]], float)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import pickle
 import sys
 import time
@@ -39,13 +40,13 @@ from scipy.optimize import linear_sum_assignment
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from streamer.boxes import coverage, iou  # noqa: E402
 from streamer.config import load_config  # noqa: E402
 from streamer.io.source import open_source  # noqa: E402
 from streamer.records import Packet  # noqa: E402
 from streamer.soccer import pitch_model  # noqa: E402
 from streamer.soccer.homography import apply_homography  # noqa: E402
 from streamer.stages import StageContext, build_stage  # noqa: E402
-from streamer.tracking.association import coverage, iou  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -110,7 +111,9 @@ def run_clip(media: Path, last_frame: int, config: dict[str, Any], cache: Path |
     if cache_file is not None and cached is None:
         keep = ("detections", "tracks", "camera_motion")
         cache.mkdir(parents=True, exist_ok=True)
-        cache_file.write_bytes(pickle.dumps({p.frame.index: {k: getattr(p, k) for k in keep} for p in out}))
+        temp = cache_file.with_name(cache_file.name + ".partial")  # a killed run leaves no truncated cache
+        temp.write_bytes(pickle.dumps({p.frame.index: {k: getattr(p, k) for k in keep} for p in out}))
+        os.replace(temp, cache_file)
     return out
 
 

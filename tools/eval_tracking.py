@@ -26,16 +26,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
+from streamer.boxes import iou
 from streamer.detection.pitch import PitchDetector
 from streamer.records import Detections, Tracks
 from streamer.synth import SynthConfig, generate
-from streamer.tracking.appearance import torso_histograms
-from streamer.tracking.association import iou
+from streamer.tracking.appearance import DIM, torso_histograms
 from streamer.tracking.camera_motion import CameraMotion
 from streamer.tracking.identity import IdentityConfig, Link, TrackletCollector, link_tracklets
 from streamer.tracking.metrics import FrameBoxes, TrackingScores, evaluate
@@ -102,8 +103,11 @@ def cached_frames(config: SynthConfig, cache_dir: str, min_visibility: float) ->
             rec["n_det"].append(len(dets))
             rec["n_gt"].append(int(keep.sum()))
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(path, **{k: np.array(v) if k in ("affine", "time", "n_det", "n_gt")
-                                     else np.concatenate(v) for k, v in rec.items()})
+        temp = path.with_name(path.name + ".partial")  # a killed run leaves no truncated cache
+        with open(temp, "wb") as fh:
+            np.savez_compressed(fh, **{k: np.array(v) if k in ("affine", "time", "n_det", "n_gt")
+                                       else np.concatenate(v) for k, v in rec.items()})
+        os.replace(temp, path)
     data = np.load(path)
     det_at = np.concatenate([[0], np.cumsum(data["n_det"])])
     gt_at = np.concatenate([[0], np.cumsum(data["n_gt"])])
@@ -163,7 +167,7 @@ def run_cached(config: SynthConfig, cache_dir: str, min_visibility: float = 0.3,
         # a measured track box is one of the frame's detections: its histogram is cached
         same = (np.abs(tracks.xyxy_px[:, None] - fr.detections.xyxy_px[None]).max(axis=2) < 1e-3
                 if len(tracks) and len(fr.detections) else np.zeros((len(tracks), 0), bool))
-        hists = np.zeros((len(tracks), fr.hists.shape[1] if fr.hists.ndim == 2 else 108), np.float32)
+        hists = np.zeros((len(tracks), fr.hists.shape[1] if fr.hists.ndim == 2 else DIM), np.float32)
         for k in range(len(tracks)):
             hit = np.flatnonzero(same[k])
             if len(hit):

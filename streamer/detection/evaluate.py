@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from streamer.tracking.association import coverage, iou
+from streamer.boxes import coverage, iou
 
 
 def _boxes(xyxy: np.ndarray | list, name: str) -> np.ndarray:

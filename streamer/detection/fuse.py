@@ -28,7 +28,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from streamer.models.blazepose_detector import BlazePoseDetector, View, iou_matrix, letterbox_view, plan_views
+from streamer.boxes import coverage
+from streamer.boxes import iou as box_iou
+from streamer.models.blazepose_detector import BlazePoseDetector, View, letterbox_view, plan_views
 from streamer.records import Detections
 
 
@@ -40,16 +42,6 @@ class FuseConfig:
     propose_views: int = 2  # learned-detector views round the tallest unexplained pitch boxes per frame (0 = off)
     propose_side_px: float = 200.0  # their least side (px at 720 rows): people from ~0.4 × this are found
     propose_scale: float = 2.5  # their side, × the pitch box's height, if larger
-
-
-def inside_fraction(small_xyxy: np.ndarray, big_xyxy: np.ndarray) -> np.ndarray:
-    """(N, M) share of each box of ``small_xyxy`` (N, 4) lying inside each of ``big_xyxy`` (M, 4)."""
-    a = np.asarray(small_xyxy, np.float64)[:, None, :]
-    b = np.asarray(big_xyxy, np.float64)[None, :, :]
-    iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
-    area = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
-    return iw * ih / np.maximum(area, 1e-12)
 
 
 def too_small(pitch_xyxy: np.ndarray, learned_xyxy: np.ndarray, frame_height: int, frac: float) -> np.ndarray:
@@ -80,7 +72,7 @@ def fuse(pitch: Detections, learned: Detections, frame_height: int, config: Fuse
     tallest = float(np.max(learned.xyxy_px[:, 3] - learned.xyxy_px[:, 1]))
     if tallest >= config.closeup_height_frac * frame_height or len(pitch) == 0:
         return learned
-    covered = inside_fraction(pitch.xyxy_px, learned.xyxy_px).max(axis=1) >= config.inside_frac
+    covered = coverage(pitch.xyxy_px, learned.xyxy_px).max(axis=1) >= config.inside_frac
     kept = pitch.select(~covered & ~too_small(pitch.xyxy_px, learned.xyxy_px, frame_height,
                                                config.perspective_frac))
     return Detections(np.concatenate([learned.xyxy_px, kept.xyxy_px]).astype(np.float32),
@@ -107,7 +99,7 @@ def proposal_views(image_index: int, pitch_xyxy: np.ndarray, learned_xyxy: np.nd
     small = learned_xyxy[learned_xyxy[:, 3] - learned_xyxy[:, 1] < largest_px]
     free = pitch_xyxy[pitch_xyxy[:, 3] - pitch_xyxy[:, 1] < largest_px]
     if len(free) and len(learned_xyxy):
-        free = free[inside_fraction(free, learned_xyxy).max(axis=1) < config.inside_frac]
+        free = free[coverage(free, learned_xyxy).max(axis=1) < config.inside_frac]
     least = config.propose_side_px * height / 720.0
     views: list[View] = []
     for boxes in (small, free):
@@ -151,7 +143,7 @@ def hold_unseen(held: Held, found: Detections, looked_at: Sequence[View], max_ag
     """
     keep = held.age < max_age
     if len(found) and keep.any():
-        keep &= iou_matrix(held.xyxy_px, found.xyxy_px).max(axis=1, initial=0.0) <= same_iou
+        keep &= box_iou(held.xyxy_px, found.xyxy_px).max(axis=1, initial=0.0) <= same_iou
     centre = 0.5 * (held.xyxy_px[:, :2] + held.xyxy_px[:, 2:])
     for view in looked_at:
         if not view.tile:

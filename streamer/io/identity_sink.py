@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from streamer.config import section_to
+from streamer.config import check_ranges, section_to
 from streamer.io.report_sink import ReportSink
 from streamer.records import FLAG_BOX_SIZE, FLAG_NO_CALIBRATION, FLAG_OFF_PITCH, Packet
 from streamer.tracking.appearance import DIM, torso_histograms
@@ -104,9 +104,20 @@ class IdentitySink:
         }
 
 
+#: identity config numbers and the ranges they must lie in
+IDENTITY_RANGES = {
+    "max_gap_s": (0, float("inf")), "max_speed_mps": (0, float("inf")), "slack_m": (0, float("inf")),
+    "stray_mps": (1e-6, float("inf")), "kit_max": (0, 1), "kit_weight": (0, float("inf")),
+    "betas_max": (0, float("inf")), "height_ratio_max": (1, float("inf")), "margin": (0, float("inf")),
+    "reentry_gap_s": (0, float("inf")), "reentry_margin": (0, float("inf")), "reentry_kit_max": (0, 1),
+    "joint_max_cost": (0, float("inf")), "joint_margin": (0, float("inf")),
+}
+
+
 def build(config: dict[str, Any], live: bool) -> IdentitySink | None:
     """The identity sink of a run, or None (live source, or ``identity.enabled`` off)."""
     section = config.get("identity")
     if live or not section or not section["enabled"]:
         return None
+    check_ranges(section, IDENTITY_RANGES, "identity")
     return IdentitySink(section_to(IdentityConfig, section, "identity"))

@@ -44,6 +44,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from streamer.boxes import iou as box_iou
 from streamer.errors import ConfigError, MissingDependencyError
 from streamer.io.quiet import quiet_stderr
 from streamer.models.blazepose import INPUT_PX as LANDMARK_PX
@@ -174,18 +175,6 @@ def decode(regressors: np.ndarray, logits: np.ndarray, anchors: np.ndarray,
     return out
 
 
-def iou_matrix(a_xyxy: np.ndarray, b_xyxy: np.ndarray) -> np.ndarray:
-    """(N, M) intersection over union of two box sets (N, 4), (M, 4)."""
-    a = np.asarray(a_xyxy, np.float64)[:, None, :]
-    b = np.asarray(b_xyxy, np.float64)[None, :, :]
-    iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
-    inter = iw * ih
-    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
-    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
-    return inter / np.maximum(area_a + area_b - inter, 1e-12)
-
-
 def weighted_nms(dets: RawDetections, iou_threshold: float) -> RawDetections:
     """MediaPipe's WEIGHTED non-max suppression on the face boxes.
 
@@ -196,7 +185,7 @@ def weighted_nms(dets: RawDetections, iou_threshold: float) -> RawDetections:
     if len(dets) == 0:
         return dets
     order = np.argsort(-dets.score, kind="stable")
-    iou = iou_matrix(dets.face_xyxy, dets.face_xyxy)
+    iou = box_iou(dets.face_xyxy, dets.face_xyxy)
     left = np.ones(len(dets), bool)
     boxes, kps, scores = [], [], []
     for i in order:
@@ -427,7 +416,7 @@ def merge_views(xyxy_px: np.ndarray, score: np.ndarray, iou_threshold: float) ->
     order = np.argsort(-np.asarray(score), kind="stable")
     if len(order) == 0:
         return order
-    iou = iou_matrix(xyxy_px, xyxy_px)
+    iou = box_iou(xyxy_px, xyxy_px)
     keep: list[int] = []
     for i in order:
         if all(iou[i, j] <= iou_threshold for j in keep):
@@ -556,7 +545,7 @@ class BlazePoseDetector:
             if self._follow_shape != (h, w):
                 self._followed, self._follow_shape = [], (h, w)
             lost = [f for f in self._followed if f[2] < cfg.follow_frames
-                    and (len(xyxy) == 0 or iou_matrix(f[0][None], xyxy).max() < 0.3)]
+                    and (len(xyxy) == 0 or box_iou(f[0][None], xyxy).max() < 0.3)]
             sure = [int(i) for i in np.argsort(xyxy[:, 1] - xyxy[:, 3], kind="stable")
                     if score[i] >= cfg.min_score][:cfg.refine_people]
             followed = [(xyxy[i], kp[i], 0) for i in sure]
@@ -594,7 +583,7 @@ class BlazePoseDetector:
             doubt = [int(i) for i in np.argsort(-score, kind="stable") if not sure[i]][:cfg.refine_people]
             which += [(k, i, False) for i in tall[:cfg.refine_people]]
             if previous and doubt:
-                overlap = iou_matrix(xyxy[doubt], merged[k - 1][0][previous])
+                overlap = box_iou(xyxy[doubt], merged[k - 1][0][previous])
             for row, i in enumerate(doubt):
                 if previous and overlap[row].max() >= 0.5:
                     before = (k - 1, previous[int(overlap[row].argmax())])

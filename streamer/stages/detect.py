@@ -88,7 +88,12 @@ def _pitch(section: dict[str, Any], context: StageContext):
 def _blazepose(section: dict[str, Any], context: StageContext):
     from streamer.models.blazepose_detector import BlazePoseDetector, BlazePoseDetectorConfig
 
-    return BlazePoseDetector(section_to(BlazePoseDetectorConfig, section["blazepose"], "detect.blazepose"))
+    cfg = section_to(BlazePoseDetectorConfig, section["blazepose"], "detect.blazepose")
+    margin = cfg.refine_margin
+    if len(margin) != 3 or not all(isinstance(v, (int, float)) and 0 <= v <= 1 for v in margin):
+        raise ConfigError("config key 'detect.blazepose.refine_margin' must be three numbers in [0, 1] "
+                          f"(each side, top, bottom), got {list(margin)}")
+    return BlazePoseDetector(cfg)
 
 
 def build_pitch(section: dict[str, Any], context: StageContext) -> DetectorBackend:

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from streamer.boxes import iou
 from streamer.errors import MissingDependencyError
-from streamer.tracking.association import iou
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,9 +32,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from streamer.boxes import coverage, iou
 from streamer.records import Detections, Tracks
 from streamer.tracking.appearance import hellinger, torso_histograms
-from streamer.tracking.association import assign, coverage, expand, fit_inside, iou
+from streamer.tracking.association import assign, expand, fit_inside
 from streamer.tracking.camera_motion import CameraMotion
 from streamer.tracking.kalman import BoxKalman
 
