@@ -177,6 +177,8 @@ def cmd_preview(args: argparse.Namespace) -> int:
     view = config["preview"]
     skip = set(view["skip_stages"] or [])
     config["pipeline"]["stages"] = [s for s in config["pipeline"]["stages"] if s not in skip]
+    keypoints = config["keypoints"]
+    keypoints["min_box_height_px"] = max(float(keypoints["min_box_height_px"]), float(view["keypoints_min_height_px"]))
     headless = args.headless or not os.environ.get("DISPLAY")
     latest, server = (LatestFrame(), None) if headless else (None, None)
     if latest is not None:

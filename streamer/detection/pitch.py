@@ -622,7 +622,8 @@ def _grass_beside(ycrcb: np.ndarray, fg: np.ndarray, bg_small: np.ndarray, pitch
         return np.abs(a[0] - b[0]) + 2.0 * (np.abs(a[1] - b[1]) + np.abs(a[2] - b[2]))
 
     flat = ys * w + xs
-    px = [np.take(channel.reshape(-1), flat).astype(np.float32) for channel in cv2.split(ycrcb)]
+    pixels = ycrcb.reshape(-1)  # interleaved: no per-channel copies of the whole frame
+    px = [np.take(pixels, flat * 3 + c).astype(np.float32) for c in range(3)]
     best = d2(px, at(bg_yc))  # from the centred window's grass
     near = d2(px, at(med_yc))
     grass = at(med_ok) & (near <= threshold2) & (near <= median_ratio * best)
