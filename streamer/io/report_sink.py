@@ -5,8 +5,8 @@ a :class:`~streamer.soccer.history.PlayerHistory` per track id; at the end
 (:meth:`ReportSink.close`) :func:`streamer.io.report.write_report` writes
 ``summary.csv``, ``angles.csv`` and the PNG plots into the run's output directory.
 
-A player's team in the report is the team of his latest frame (the stage's vote grows with
-every frame, so the latest is the best informed). A box flagged ``box_size`` (merged or cut)
+A player's team in the report is the team of his latest frame that has one (the stage's vote
+grows with every frame, so the latest is the best informed). A box flagged ``box_size`` (merged or cut)
 gives no ground point, as in the stage's own speeds.
 
 In a file run with the identity pass, :meth:`defer` keeps :meth:`close` from writing: the
@@ -37,7 +37,7 @@ class ReportSink:
         self.kin = kin
         self.min_s = float(min_s)
         self.history: dict[int, PlayerHistory] = {}
-        self.team: dict[int, int] = {}  # track id -> team of its latest frame
+        self.team: dict[int, int] = {}  # track id -> team of its latest frame with a team
         self.files: list[Path] = []
         self._deferred = False
 
@@ -60,14 +60,15 @@ class ReportSink:
             if m.angles_deg is not None and np.isfinite(m.angles_deg[i]).any():
                 angles = dict(zip(ANGLE_NAMES, m.angles_deg[i].tolist(), strict=True))
             hist.append(frame.index, frame.time_s, xy, angles)
-            self.team[tid] = int(m.team[i])
+            if int(m.team[i]) >= 0 or tid not in self.team:
+                self.team[tid] = int(m.team[i])
 
     def counts(self) -> dict[str, int]:
         return {"report_players": len(self.history)}
 
     def close(self) -> None:
         if not self._deferred:
-            self._write(self.history, self.team)
+            self.write_final({})  # each history put in time order on the way
 
     def write_final(self, final: dict[int, int]) -> list[Path]:
         """The report under final player ids (``final``: track id -> player id; missing = same)."""
