@@ -70,7 +70,8 @@ class FitterSettings:
     """What the fitter does around the optimisation (see ``mesh.fit`` in the default config).
 
     Attributes:
-        min_conf: keypoints below this confidence are ignored.
+        min_conf: 2D keypoints below this confidence are ignored by the image terms and the
+            target count; the 3D landmark terms weigh each keypoint by its unthresholded confidence.
         min_targets: players with fewer confident targets are not fitted (no output row).
         warm_start_max_age_s: a track's previous result older than this is forgotten.
         betas_rate: share of the way the running shape moves towards each window's fit.
