@@ -43,7 +43,8 @@ import person_boxes  # noqa: E402
 from streamer.config import load_config  # noqa: E402
 from streamer.errors import StreamerError  # noqa: E402
 from streamer.io.source import open_source  # noqa: E402
-from streamer.models.blazepose import INPUT_PX, BlazePoseBackend, default_threads, find_model  # noqa: E402
+from streamer.models.blazepose import INPUT_PX, BlazePoseBackend, find_model  # noqa: E402
+from streamer.models.litert import default_threads  # noqa: E402
 from streamer.pipeline import Pipeline  # noqa: E402
 from streamer.pose.crop import warp_crops  # noqa: E402
 from streamer.records import Frame, Packet  # noqa: E402

@@ -140,7 +140,8 @@ def bare_model(clip: Path, report: dict[str, Any], tracks: dict[int, np.ndarray]
 
     from streamer.io.quiet import quiet_stderr
     from streamer.io.source import open_source
-    from streamer.models.blazepose import INPUT_PX, BlazePoseBackend, default_threads, find_model
+    from streamer.models.blazepose import INPUT_PX, BlazePoseBackend, find_model
+    from streamer.models.litert import default_threads
     from streamer.pose.crop import warp_crops
 
     config = report["config"]

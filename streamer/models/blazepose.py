@@ -20,15 +20,14 @@ recognised by shape:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from streamer.errors import ConfigError, MissingDependencyError
-from streamer.io.quiet import quiet_stderr
+from streamer.errors import ConfigError
+from streamer.models.litert import LiteRTImageModel
 from streamer.pose.backend import PoseBatch
 from streamer.pose.crop import apply_affine, crop_to_image, rotation_matrices, square_rois, warp_crops
 
@@ -133,55 +132,25 @@ def decode(raw: RawOutputs, crop_to_image_mats: np.ndarray, angle_rad: np.ndarra
     )
 
 
-def default_threads() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-class BlazePoseLandmarker:
+class BlazePoseLandmarker(LiteRTImageModel):
     """The LiteRT interpreter, its input resized to each chunk's batch size."""
 
     _ROLES = {(NUM_LANDMARKS * 5,): "landmarks", (1,): "pose_flag", (64, 64, NUM_LANDMARKS): "heatmap",
               (NUM_LANDMARKS * 3,): "world"}  # fmt: skip
 
     def __init__(self, model_path: str | Path = "", threads: int = 0, batch_size: int = 8) -> None:
-        try:
-            from ai_edge_litert.interpreter import Interpreter
-        except ImportError as exc:
-            raise MissingDependencyError(_INSTALL_HINT) from exc
-        self.model_path = find_model(model_path)
+        super().__init__(find_model(model_path), INPUT_PX, threads, _INSTALL_HINT)
         self.batch_size = max(1, int(batch_size))
-        try:
-            with quiet_stderr():  # LiteRT's C++ runtime announces its XNNPACK delegate on fd 2
-                self._interp = Interpreter(model_path=str(self.model_path),
-                                           num_threads=threads or default_threads())
-        except ValueError as exc:
-            raise ConfigError(f"cannot load {self.model_path} as a TFLite model: {exc}") from exc
-        inputs = self._interp.get_input_details()
-        if len(inputs) != 1 or tuple(inputs[0]["shape"][1:]) != (INPUT_PX, INPUT_PX, 3):
-            raise ConfigError(f"{self.model_path}: expected one 256x256x3 input, got "
-                              f"{[tuple(d['shape']) for d in inputs]}")
-        self._input = inputs[0]["index"]
         self._outputs: dict[str, int] = {}
-        for detail in self._interp.get_output_details():
-            role = self._ROLES.get(tuple(int(v) for v in detail["shape"][1:]))
+        for index, shape in self.output_shapes():
+            role = self._ROLES.get(shape)
             if role is not None:
-                self._outputs[role] = detail["index"]
+                self._outputs[role] = index
         missing = {"landmarks", "pose_flag", "world"} - set(self._outputs)
         if missing:
             raise ConfigError(f"{self.model_path} is not a BlazePose landmark model "
                               f"(no {', '.join(sorted(missing))} output)")
-        self._size = 0
         self._buffer: np.ndarray | None = None
-
-    def _resize(self, n: int) -> None:
-        if n != self._size:  # cheap once the arena has been allocated for a larger batch
-            self._interp.resize_tensor_input(self._input, [n, INPUT_PX, INPUT_PX, 3])
-            with quiet_stderr():
-                self._interp.allocate_tensors()
-            self._size = n
 
     def run(self, crops: np.ndarray, refine: bool = True) -> RawOutputs:
         """Run (M, 256, 256, 3) uint8 RGB crops in chunks of ``batch_size``.

@@ -45,11 +45,11 @@ import cv2
 import numpy as np
 
 from streamer.boxes import iou as box_iou
-from streamer.errors import ConfigError, MissingDependencyError
-from streamer.io.quiet import quiet_stderr
+from streamer.errors import ConfigError
 from streamer.models.blazepose import INPUT_PX as LANDMARK_PX
-from streamer.models.blazepose import BlazePoseLandmarker, default_threads
+from streamer.models.blazepose import BlazePoseLandmarker, sigmoid
 from streamer.models.blazepose import decode as decode_landmarks
+from streamer.models.litert import LiteRTImageModel
 from streamer.pose.crop import apply_affine, crop_to_image, upright_angle_rad, warp_crops
 from streamer.records import Detections
 
@@ -128,10 +128,6 @@ def unbatch(flat: np.ndarray, n: int) -> np.ndarray:
     return np.concatenate(parts, axis=1)
 
 
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.asarray(x, np.float64)))
-
-
 @dataclass(frozen=True, slots=True, eq=False)
 class RawDetections:
     """Decoded detections of one view, coordinates normalised to the view (0..1).
@@ -161,7 +157,7 @@ def decode(regressors: np.ndarray, logits: np.ndarray, anchors: np.ndarray,
     Args:
         regressors: (B, A, 12) float32. logits: (B, A) or (B, A, 1) float32. anchors: (A, 2).
     """
-    scores = sigmoid(np.clip(logits.reshape(len(regressors), -1), -SCORE_CLIP, SCORE_CLIP))
+    scores = sigmoid(np.clip(logits.reshape(len(regressors), -1).astype(np.float64), -SCORE_CLIP, SCORE_CLIP))
     out = []
     for reg, score in zip(regressors, scores, strict=True):
         keep = np.flatnonzero(score >= min_score)
@@ -296,47 +292,23 @@ def render_views(images: Sequence[np.ndarray], views: Sequence[View], out: np.nd
             target[y1 - v0:y2 - v0, x1 - u0:x2 - u0] -= 1.0
 
 
-class BlazePoseDetectorModel:
+class BlazePoseDetectorModel(LiteRTImageModel):
     """The LiteRT interpreter; :meth:`run` takes any number of views and batches them."""
 
     def __init__(self, model_path: str | Path = "", threads: int = 0, batch_size: int = 8) -> None:
-        try:
-            from ai_edge_litert.interpreter import Interpreter
-        except ImportError as exc:
-            raise MissingDependencyError(_INSTALL_HINT) from exc
-        self.model_path = find_model(model_path)
+        super().__init__(find_model(model_path), INPUT_PX, threads, _INSTALL_HINT)
         self.batch_size = max(1, int(batch_size))
-        try:
-            with quiet_stderr():
-                self._interp = Interpreter(model_path=str(self.model_path),
-                                           num_threads=threads or default_threads())
-        except ValueError as exc:
-            raise ConfigError(f"cannot load {self.model_path} as a TFLite model: {exc}") from exc
-        inputs = self._interp.get_input_details()
-        if len(inputs) != 1 or tuple(inputs[0]["shape"][1:]) != (INPUT_PX, INPUT_PX, 3):
-            raise ConfigError(f"{self.model_path}: expected one 224x224x3 input, got "
-                              f"{[tuple(d['shape']) for d in inputs]}")
-        self._input = inputs[0]["index"]
         self._reg = self._logit = -1
-        for detail in self._interp.get_output_details():
-            shape = tuple(int(v) for v in detail["shape"][1:])
+        for index, shape in self.output_shapes():
             if shape == (NUM_ANCHORS, NUM_COORDS):
-                self._reg = detail["index"]
+                self._reg = index
             elif shape == (NUM_ANCHORS, 1):
-                self._logit = detail["index"]
+                self._logit = index
         if self._reg < 0 or self._logit < 0:
             raise ConfigError(f"{self.model_path} is not a BlazePose detector "
                               f"(expected (2254, 12) and (2254, 1) outputs)")
         self.anchors = ssd_anchors()
-        self._size = 0
         self._buffer = np.empty((self.batch_size, INPUT_PX, INPUT_PX, 3), np.float32)
-
-    def _resize(self, n: int) -> None:
-        if n != self._size:
-            self._interp.resize_tensor_input(self._input, [n, INPUT_PX, INPUT_PX, 3])
-            with quiet_stderr():
-                self._interp.allocate_tensors()
-            self._size = n
 
     def run(self, images: Sequence[np.ndarray], views: Sequence[View], min_score: float,
             nms_iou: float) -> list[RawDetections]:

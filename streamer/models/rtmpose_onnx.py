@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from streamer.errors import ConfigError, MissingDependencyError
-from streamer.models.blazepose import default_threads
+from streamer.models.litert import default_threads
 from streamer.pose.backend import PoseBatch
 from streamer.pose.crop import apply_affine, aspect_rois, crop_to_image, warp_crops
 from streamer.pose.layouts import get_layout, layout_for_count
