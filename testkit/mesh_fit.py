@@ -219,8 +219,8 @@ def mpjpe_mm(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return 1000.0 * np.linalg.norm((pred - pred[:, :1]) - (truth - truth[:, :1]), axis=-1).mean(1)
 
 
-def pa_mpjpe_mm(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """(N,) mean joint error after the best similarity transform (Procrustes), millimetres."""
+def procrustes_errors_mm(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """(N, B) per-joint errors (mm) after the best similarity transform of each pose (Procrustes)."""
     p = pred - pred.mean(1, keepdims=True)
     t = truth - truth.mean(1, keepdims=True)
     u, s, vt = np.linalg.svd(np.einsum("nji,njk->nik", p, t))
@@ -230,7 +230,12 @@ def pa_mpjpe_mm(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
     rot = u @ vt  # maps p onto t: p @ rot
     scale = s.sum(1) / (p**2).sum((1, 2))
     aligned = scale[:, None, None] * p @ rot
-    return 1000.0 * np.linalg.norm(aligned - t, axis=-1).mean(1)
+    return 1000.0 * np.linalg.norm(aligned - t, axis=-1)
+
+
+def pa_mpjpe_mm(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """(N,) mean joint error after the best similarity transform (Procrustes), millimetres."""
+    return procrustes_errors_mm(pred, truth).mean(1)
 
 
 # -- bent poses, hidden limbs: the generated evaluation of tools/eval_mesh_synth.py ----------------
@@ -380,12 +385,4 @@ def hide_far_limbs(obs: Observation, side: np.ndarray, rng: np.random.Generator,
 def joint_errors_mm(pred: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(N, B) per-joint errors (mm) after aligning the roots, and after Procrustes on all joints."""
     root = 1000.0 * np.linalg.norm((pred - pred[:, :1]) - (truth - truth[:, :1]), axis=-1)
-    p = pred - pred.mean(1, keepdims=True)
-    t = truth - truth.mean(1, keepdims=True)
-    u, s, vt = np.linalg.svd(np.einsum("nji,njk->nik", p, t))
-    sign = np.sign(np.linalg.det(u @ vt))
-    s[:, 2] *= sign
-    u[:, :, 2] *= sign[:, None]
-    scale = s.sum(1) / (p**2).sum((1, 2))
-    aligned = scale[:, None, None] * p @ (u @ vt)
-    return root, 1000.0 * np.linalg.norm(aligned - t, axis=-1)
+    return root, procrustes_errors_mm(pred, truth)

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import os
-import re
-import signal
-import subprocess
-import sys
 
 import cv2
 import numpy as np
 
-from streamer.io.preview import LatestFrame, read_mjpeg, read_stamp, stamp
+from streamer.io.preview import LatestFrame, read_stamp, stamp, watch_preview
 
 import media
 
@@ -36,18 +32,7 @@ def test_latest_frame_skips_to_newest():
 
 def test_headless_preview_serves_mjpeg_on_loopback(media_dir):
     clip = media.make_clip(media_dir / "preview.mp4", n_frames=75, size=(640, 360))
-    cmd = [sys.executable, "-m", "streamer", "preview", str(clip.path), "--headless", "--port", "0",
-           "-c", "null"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
-        line = proc.stdout.readline()
-        m = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
-        assert m, line + proc.stderr.read()
-        frames = read_mjpeg(f"http://127.0.0.1:{m.group(1)}/stream", seconds=2.0)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
+    frames = watch_preview(str(clip.path), ["-c", "null"], seconds=2.0, timeout_s=10)
     assert len(frames) >= 20  # ~25 fps played in real time
     stamps = [read_stamp(image) for _, image in frames]
     assert all(s is not None for s in stamps)
@@ -67,17 +52,7 @@ def test_preview_with_its_default_stages_is_live(tmp_path):
     clip = tmp_path / "broadcast.mp4"
     write_clip(clip, SynthConfig(width=1280, height=720, seconds=9.0, fps=25, n_players=14, seed=2,
                                  mannequin_lod=2))
-    cmd = [sys.executable, "-m", "streamer", "preview", str(clip), "--headless", "--port", "0"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
-        line = proc.stdout.readline()
-        m = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
-        assert m, line + proc.stderr.read()
-        frames = read_mjpeg(f"http://127.0.0.1:{m.group(1)}/stream", seconds=6.0, timeout_s=120)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=60)
+    frames = watch_preview(str(clip), [], seconds=6.0, timeout_s=120)
     assert frames, "no frame reached the viewer"
     kept = [(t, image) for t, image in frames if t >= frames[0][0] + 2.0]
     stamps = [read_stamp(image) for _, image in kept]

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -26,27 +24,17 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from streamer.io.preview import read_mjpeg, read_stamp  # noqa: E402
+from streamer.io.preview import read_stamp, watch_preview  # noqa: E402
 
 
 def measure(clip: Path, seconds: float, warmup: float, overrides: list[str],
             save: Path | None = None) -> dict[str, float]:
     """Latency figures of one preview run on ``clip``."""
-    cmd = [sys.executable, "-m", "streamer", "preview", str(clip), "--headless", "--port", "0"]
-    for item in overrides:
-        cmd += ["--set", item]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"}, cwd=ROOT)
+    args = [item for override in overrides for item in ("--set", override)]
     try:
-        line = proc.stdout.readline() if proc.stdout else ""
-        m = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
-        if not m:
-            raise SystemExit(f"preview did not start: {line}{proc.stderr.read() if proc.stderr else ''}")
-        url = f"http://127.0.0.1:{m.group(1)}/stream"
-        frames = read_mjpeg(url, warmup + seconds, timeout_s=300)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=60)
+        frames = watch_preview(str(clip), args, warmup + seconds, timeout_s=300)
+    except RuntimeError as exc:
+        raise SystemExit(str(exc)) from exc
     if not frames:
         raise SystemExit("no frame reached the viewer")
     if save is not None:

@@ -91,6 +91,35 @@ def read_mjpeg(url: str, seconds: float, timeout_s: float = 10.0) -> list[tuple[
     return out
 
 
+def watch_preview(input_uri: str, args: list[str], seconds: float,
+                  timeout_s: float = 60.0) -> list[tuple[float, np.ndarray]]:
+    """Start ``streamer preview INPUT --headless --port 0 ARGS`` in a child process, watch its
+    MJPEG stream with :func:`read_mjpeg` for ``seconds`` from the first frame, then stop it
+    with Ctrl-C (the latency benchmark and the tests).
+
+    Raises:
+        RuntimeError: the preview did not announce its address (its stderr is in the message).
+    """
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "streamer", "preview", str(input_uri), "--headless", "--port", "0", *args]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        m = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+        if not m:
+            raise RuntimeError(f"preview did not start: {line}{proc.stderr.read() if proc.stderr else ''}")
+        return read_mjpeg(f"http://127.0.0.1:{m.group(1)}/stream", seconds, timeout_s=timeout_s)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+
+
 class LatestFrame:
     """The newest JPEG and its sequence number; readers block until a newer one exists."""
 
