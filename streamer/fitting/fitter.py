@@ -255,7 +255,8 @@ class KeypointFitter:
         batch = self._gather(spec, keypoints, cam_K, time_s)
         if len(batch.row) == 0:
             return [None] * len(keypoints)
-        problem, tracks = self._problem(spec, skeleton, batch)
+        conf3d = self._world_conf(spec, batch)
+        problem, tracks = self._problem(spec, skeleton, batch, conf3d)
         previous = torch.get_num_threads()
         if self.settings.threads > 0:
             torch.set_num_threads(self.settings.threads)
@@ -265,9 +266,9 @@ class KeypointFitter:
             torch.set_num_threads(previous)
         ok = median_residual(result.residual2d, batch.conf) <= self.settings.max_residual
         self._remember(batch, tracks, result, ok)
-        return self._split(spec, batch, result, ok, keypoints, cam_K)
+        return self._split(spec, batch, result, ok, keypoints, cam_K, conf3d)
 
-    def _problem(self, spec: TargetSpec, skeleton: FitSkeleton, batch: _Batch
+    def _problem(self, spec: TargetSpec, skeleton: FitSkeleton, batch: _Batch, conf3d: np.ndarray
                  ) -> tuple[FitProblem, np.ndarray]:
         n = len(batch.row)
         tracks, track_of = np.unique(batch.track_id, return_inverse=True)
@@ -289,7 +290,6 @@ class KeypointFitter:
                 prev_joints[i] = warm[i].joints_cam_m
                 prev_dt[i] = batch.time_s[i] - warm[i].time_s
         world_cam = self._world_to_camera(spec, batch)
-        conf3d = self._world_conf(spec, batch)
         go, pose = self._initial_rotations(spec, skeleton, batch, betas, world_cam, conf3d, warm)
         transl = self._initial_translation(spec, skeleton, batch, betas, go, pose, world_cam is not None,
                                            [w is not None for w in warm])
@@ -401,8 +401,9 @@ class KeypointFitter:
             del self.tracks[tid]
 
     def _split(self, spec: TargetSpec, batch: _Batch, result: FitResult, ok: np.ndarray,
-               keypoints: Sequence[Keypoints], cam_K: Sequence[np.ndarray]) -> list[BodyParams | None]:
-        world = self._world_conf(spec, batch) if batch.world_m is not None else None
+               keypoints: Sequence[Keypoints], cam_K: Sequence[np.ndarray], conf3d: np.ndarray
+               ) -> list[BodyParams | None]:
+        world = conf3d if batch.world_m is not None else None
         conf = joint_confidence(spec, batch.conf, world)
         world_only = (np.zeros(conf.shape, bool) if world is None
                       else world_only_joints(spec, batch.conf, world, batch.conf_raw))
