@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from streamer.records import NUM_BETAS
 from streamer.tracking.appearance import DIM
 
 PERSON_HEIGHT_M = 1.8  # pixels per metre in image space = box height / this
@@ -210,7 +211,7 @@ class _Table:
         self.tail_pitch, self.tail_pitch_vel, self.head_pitch = nan2.copy(), np.zeros((n, 2)), nan2.copy()
         self.tail_scale, self.head_scale = np.ones(n), np.ones(n)
         self.kit = np.zeros((n, DIM))  # sqrt of the normalised histogram; zeros = no kit
-        self.betas = np.full((n, 10), np.nan)
+        self.betas = np.full((n, NUM_BETAS), np.nan)
         for k, t in enumerate(items):
             if not self.ok[k]:
                 continue
@@ -256,11 +257,6 @@ class _Table:
         bad |= np.isfinite(shape) & (shape > cfg.betas_max)
         with np.errstate(invalid="ignore"):
             return np.where(bad, np.inf, motion + cfg.kit_weight * kit)
-
-
-def _pair_cost(a: Tracklet, b: Tracklet, cfg: IdentityConfig) -> float:
-    """Cost of ``b`` continuing ``a`` (inf when impossible)."""
-    return float(_Table([a, b]).costs(0, np.array([1]), cfg)[0])
 
 
 def _overlap(x: Tracklet, y: Tracklet) -> bool:
