@@ -346,18 +346,18 @@ class Pipeline:
             out = Path(out_dir) if out_dir else default_out_dir(input_uri)
             stages = self._build_stages(source)  # a config error leaves no folder behind
             detector = _shot_detector(config, source.info.live)
-            prepare_output_dir(out)
-            sinks = _build_sinks(config, out, source) + list(extra_sinks or [])
-            if "torch" in sys.modules or _overlay_poses_bodies(config):
-                limit_torch_threads(int(config["pipeline"]["torch_threads"]))
             report = report_sink.build(config, out)
-            if report is not None:
-                sinks.append(report)
             identity = None
             if config["identity"]["enabled"] and not source.info.live:  # file runs: final player ids
                 from streamer.io import identity_sink  # cv2 (kit colours): not in the null pipeline
 
-                identity = identity_sink.build(config, source.info.live)
+                identity = identity_sink.build(config, source.info.live)  # settings checked: nothing written yet
+            prepare_output_dir(out)
+            sinks = _build_sinks(config, out, source) + list(extra_sinks or [])
+            if "torch" in sys.modules or _overlay_poses_bodies(config):
+                limit_torch_threads(int(config["pipeline"]["torch_threads"]))
+            if report is not None:
+                sinks.append(report)
             if identity is not None:
                 identity.take_report(report)  # the soccer report is written once, with final ids
                 sinks.append(identity)

@@ -162,6 +162,13 @@ def test_unknown_config_key_names_it(clip, tmp_path):
     assert proc.returncode == 2 and "source.fps" in one_clear_line(proc.stderr)
 
 
+def test_out_of_range_identity_setting_writes_nothing(clip, tmp_path):
+    out = tmp_path / "o"
+    proc = run_cli("run", str(clip.path), "-o", str(out), "--set", "identity.kit_max=1.5")
+    assert proc.returncode == 2 and "identity.kit_max" in one_clear_line(proc.stderr)
+    assert not out.exists()
+
+
 def test_unwritable_output_directory(clip, tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
