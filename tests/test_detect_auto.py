@@ -171,6 +171,13 @@ def test_the_learned_detector_idles_while_it_finds_nobody():
     auto.detect_batch([person] * 4)
     assert [v.image for v in small.calls[1] if not v.tile] == [3]
     assert sorted({v.image for v in small.calls[1] if v.tile}) == [0, 1, 2, 3]  # he is followed, though
+    # one frame at a time (a live run): a few frames with nobody (a face turned away) do not idle it;
+    # idle_every of them in a row do
+    learned = FindsInFrames()
+    auto = AutoDetector(lambda image: Detections.empty(), learned, FuseConfig(), levels=1, idle_every=4)
+    for image in [person, empty, empty, empty, person] + [empty] * 6:
+        auto.detect_batch([image])
+    assert [any(not v.tile for v in call) for call in learned.calls] == [True] * 9 + [False, False]
 
 
 def test_a_camera_cut_forgets_the_held_people():

@@ -214,9 +214,10 @@ class AutoDetector:
     them is looked at again (:func:`hold_unseen`), so they do not blink off in between. It also
     looks at a few squares round people too small for those views (:func:`proposal_views`): round
     those it found in the previous window on every frame, round unexplained pitch boxes on the
-    frames its fixed views run. While
-    its last window found nobody the fixed views can see (a wide shot of small players, which the
-    pitch segmenter sees) it runs only every ``idle_every``-th frame, and every
+    frames its fixed views run. Once
+    its fixed views have found nobody they can see on ``idle_every`` frames in a row (a wide shot of
+    small players, which the pitch segmenter sees; not a person whose face turned away for a
+    frame or two in a live run, whose windows are one frame) it runs only every ``idle_every``-th frame, and every
     ``learned_every``-th again once it does: a close-up after a cut is picked up at most
     ``idle_every - 1`` frames late, and people only proposals find are held in between.
     """
@@ -235,7 +236,8 @@ class AutoDetector:
         self._shape: tuple[int, int] | None = None
         self._held = Held.empty()
         self._cycle = 1  # learned-detector runs between two turns of a tile
-        self._idle = False  # the learned detector's last window found nobody
+        self._idle = False  # the learned detector found nobody lately (see _empty)
+        self._empty = 0  # frames in a row its fixed views ran on and found nobody they can see
         self._since = 0  # frames since the learned detector last ran
         self._last = np.zeros((0, 4))  # the learned people of the previous frame
         self._lost = Held.empty()  # small learned people lost lately (see remember_lost)
@@ -261,6 +263,7 @@ class AutoDetector:
         if self._shape != (height, width):  # a new clip or size: start over
             self._shape, self._next_tile, self._held = (height, width), 0, Held.empty()
             self._frame, self._idle, self._since, self._last = 0, False, 0, np.zeros((0, 4))
+            self._empty = 0
             self._lost = Held.empty()
         self._frame += 1
         if self._frame > 1 and self._since + 1 < self._every():
@@ -292,12 +295,12 @@ class AutoDetector:
                      for k, (image, boxes, views, big) in enumerate(zip(images, pitch, fixed, largest, strict=True))]
         learned = self.learned.detect_views(images, [v for views in per_image for v in views])
         out = []
-        ran = found_any = False
+        ran = False
         for image, boxes, found, views, own, big in zip(images, pitch, learned, per_image, fixed, largest,
                                                          strict=True):
             if own:  # people only proposals can see do not wake it (a wide shot's players)
                 tall = found.xyxy_px[:, 3] - found.xyxy_px[:, 1] >= big
-                ran, found_any = True, found_any or bool(tall.any())
+                ran, self._empty = True, 0 if tall.any() else self._empty + 1
             max_age = self._cycle * every - 1
             if max_age > 0:
                 whole = self.learned.config.view_height_frac * max(image.shape[:2])
@@ -311,6 +314,7 @@ class AutoDetector:
             self._lost = remember_lost(self._lost, self._last, found.xyxy_px, big, self.config.propose_lost_frames)
             self._last = found.xyxy_px
             out.append(fuse(boxes, found, image.shape[0], self.config))
-        if ran:  # nobody found: look less often until someone is
-            self._idle = not found_any
+        if ran:  # nobody found in idle_every frames in a row (a live run's windows are one frame:
+            # a face turned away for a frame must not idle it): look less often until someone is
+            self._idle = self._empty >= self.idle_every
         return out
