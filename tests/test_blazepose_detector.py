@@ -249,3 +249,18 @@ def test_a_person_whose_head_leaves_the_frame_is_followed(shared_data, model):
 
     assert people(bd.BlazePoseDetectorConfig(follow_frames=0)).count(0) >= 3
     assert people(bd.BlazePoseDetectorConfig()) == [1] * 6
+
+
+def test_a_followed_person_found_again_only_unsure_is_still_followed_frame_by_frame(shared_data, model):
+    """The same frames one at a time, as the preview gives them: at frame 294 the detector finds him
+    again, but only unsure (0.67, kept by the landmark model); he must stay followed, not be
+    dropped and lost at 296 where the detector misses him."""
+    from streamer.config import load_config
+    from streamer.io.source import open_source
+
+    source_cfg = {**load_config()["source"], "start_s": 291 / 30.0, "max_frames": 6}
+    with open_source(str(shared_data / "clips" / "indoor_person_squat.mp4"), source_cfg) as source:
+        frames = [frame.image for frame in source]
+    detector = bd.BlazePoseDetector(bd.BlazePoseDetectorConfig(), model)
+    found = [detector.detect_batch([image])[0] for image in frames]
+    assert [int(np.sum(d.xyxy_px[:, 3] - d.xyxy_px[:, 1] > 300)) for d in found] == [1] * 6

@@ -9,7 +9,7 @@ import pytest
 from streamer.boxes import coverage
 from streamer.boxes import iou as box_iou
 from streamer.config import load_config
-from streamer.detection.fuse import AutoDetector, FuseConfig, Held, fuse, hold_unseen, proposal_views
+from streamer.detection.fuse import AutoDetector, FuseConfig, Held, fuse, hold_unseen, proposal_views, remember_lost
 from streamer.errors import ConfigError
 from streamer.models.blazepose_detector import BlazePoseDetectorConfig, View
 from streamer.records import Detections, Frame, Packet
@@ -52,11 +52,21 @@ def test_pitch_boxes_too_small_for_where_they_stand_are_dropped():
     assert len(fuse(pitch, learned, 720, FuseConfig(perspective_frac=0.0))) == 4
 
 
-def test_a_close_up_drops_every_pitch_box():
-    learned = dets([100, 10, 500, 700])
-    pitch = dets([600, 300, 620, 340], [120, 150, 180, 250])
-    out = fuse(pitch, learned, 720, FuseConfig(inside_frac=0.5, closeup_height_frac=0.75))
-    assert len(out) == 1
+def test_a_close_up_drops_the_pitch_boxes_on_him_not_the_people_clear_of_him():
+    """goalkeeper_amateur ~frame 45 (854 x 480): the kicker is cut by the bottom edge and taller than
+    0.75 x the frame; the keeper far behind him is a small pitch box on grass and must stay."""
+    learned = dets([124, 113, 374, 480])  # the kicker: 367 of 480 rows
+    pitch = dets([200, 200, 260, 300],    # his shirt: inside him
+                 [380, 300, 400, 330],    # his arm, a little outside his box
+                 [513, 128, 545, 156],    # the keeper, 28 px tall, feet 43 rows below the kicker's head
+                 [600, 440, 612, 452])    # the ball: 12 px with its foot 339 rows below his head
+    cfg = FuseConfig(inside_frac=0.5, closeup_height_frac=0.75, closeup_margin=0.1, perspective_frac=0.25)
+    out = fuse(pitch, learned, 480, cfg)
+    np.testing.assert_array_equal(out.xyxy_px, dets([124, 113, 374, 480], [513, 128, 545, 156]).xyxy_px)
+    # without the margin and the head-row rule the arm and the ball stay
+    assert len(fuse(pitch, learned, 480, FuseConfig(closeup_margin=0.0, perspective_frac=0.0))) == 4
+    # a person under the close-up height only drops what lies inside him
+    assert len(fuse(pitch, learned, 720, FuseConfig(perspective_frac=0.0))) == 4
     # without a learned person the pitch boxes pass untouched
     assert fuse(pitch, Detections.empty(), 720, FuseConfig()) is pitch
 
@@ -106,6 +116,13 @@ def test_people_of_tiles_not_looked_at_are_held_until_their_turn():
     assert len(found) == 1
     found, _ = hold_unseen(held, Detections.empty(), [tile_a], max_age=1, same_iou=0.5)
     assert len(found) == 0
+    # indoor_match_portrait frame 88: found again with a tighter box inside the held one (IoU 0.42)
+    _, held = hold_unseen(Held.empty(), dets([309, 292, 376, 383]), [tile_a], max_age=1, same_iou=0.45)
+    found, _ = hold_unseen(held, dets([340, 298, 371, 388]), [tile_b], max_age=1, same_iou=0.45)
+    assert len(found) == 1
+    # a smaller person in front of a held one is someone else: both stay
+    found, _ = hold_unseen(held, dets([330, 320, 360, 370]), [tile_b], max_age=1, same_iou=0.45)
+    assert len(found) == 2
 
 
 def test_learned_every_other_frame_holds_its_people_in_between():
@@ -154,6 +171,13 @@ def test_the_learned_detector_idles_while_it_finds_nobody():
     auto.detect_batch([person] * 4)
     assert [v.image for v in small.calls[1] if not v.tile] == [3]
     assert sorted({v.image for v in small.calls[1] if v.tile}) == [0, 1, 2, 3]  # he is followed, though
+    # one frame at a time (a live run): a few frames with nobody (a face turned away) do not idle it;
+    # idle_every of them in a row do
+    learned = FindsInFrames()
+    auto = AutoDetector(lambda image: Detections.empty(), learned, FuseConfig(), levels=1, idle_every=4)
+    for image in [person, empty, empty, empty, person] + [empty] * 6:
+        auto.detect_batch([image])
+    assert [any(not v.tile for v in call) for call in learned.calls] == [True] * 9 + [False, False]
 
 
 def test_a_camera_cut_forgets_the_held_people():
@@ -179,18 +203,36 @@ def test_a_camera_cut_forgets_the_held_people():
 
 def test_proposals_follow_small_learned_people_then_unexplained_pitch_boxes():
     cfg = FuseConfig(propose_views=3, propose_side_px=200, propose_scale=2.5)
-    learned = np.array([[100, 100, 140, 200],     # 100 px: too small for the fixed views, followed
+    learned = np.array([[100, 100, 140, 200],     # 100 px: too small for the fixed views, followed (centred)
                         [600, 100, 800, 600]])    # 500 px: the fixed views see it
     pitch = np.array([[110, 150, 130, 200],      # inside the followed person: explained
                       [900, 300, 960, 420],      # 120 px, unexplained: a view of 2.5 x 120 = 300
                       [400, 300, 410, 310]])     # 10 px: a view of the least side, 200
     views = proposal_views(0, pitch, learned, 1280, 720, cfg, largest_px=288)
-    assert [(v.x0, v.y0, v.side) for v in views] == [(-5.0, -25.0, 250.0), (780.0, 150.0, 300.0),
+    assert [(v.x0, v.y0, v.side) for v in views] == [(-5.0, 25.0, 250.0), (780.0, 150.0, 300.0),
                                                      (305.0, 130.0, 200.0)]
     # the least side scales with the frame height; nothing is proposed when turned off
     assert proposal_views(0, pitch[2:], learned[:0], 640, 360, cfg, 288)[0].side == 100.0
     assert proposal_views(0, pitch, learned, 1280, 720, FuseConfig(propose_views=0), 288) == []
     assert len(proposal_views(0, pitch, learned, 1280, 720, FuseConfig(propose_views=1), 288)) == 1
+
+
+def test_small_people_lost_are_remembered_for_proposals_until_found_or_too_old():
+    keeper, big = [510, 122, 540, 155], [100, 100, 300, 470]  # 33 px (the fixed views find >= 192) and 370 px
+    lost = remember_lost(Held.empty(), np.array([keeper, big]), np.array([big]), 192, max_age=3)
+    np.testing.assert_array_equal(lost.xyxy_px, [keeper])  # the big one is the fixed views' to find again
+    for _ in range(2):  # still looked for two more frames, then forgotten
+        lost = remember_lost(lost, np.array([big]), np.array([big]), 192, max_age=3)
+        assert len(lost.xyxy_px) == 1
+    assert len(remember_lost(lost, np.array([big]), np.array([big]), 192, max_age=3).xyxy_px) == 0
+    # found again (a box on him): no longer lost; 0 turns it off
+    lost = remember_lost(Held.empty(), np.array([keeper]), np.zeros((0, 4)), 192, max_age=3)
+    assert len(remember_lost(lost, np.zeros((0, 4)), np.array([[512, 124, 541, 157]]), 192, 3).xyxy_px) == 0
+    assert len(remember_lost(Held.empty(), np.array([keeper]), np.zeros((0, 4)), 192, 0).xyxy_px) == 0
+    # a lost person is proposed like a followed one: a square centred on him
+    (view,) = proposal_views(0, np.zeros((0, 4)), lost.xyxy_px, 854, 480, FuseConfig(), 192)
+    assert view.x0 < keeper[0] and view.x0 + view.side > keeper[2]
+    assert view.y0 + 0.25 * view.side < keeper[1] and view.y0 + 0.75 * view.side > keeper[3]
 
 
 def test_a_tile_too_coarse_for_a_held_person_does_not_drop_it():

@@ -516,8 +516,11 @@ class BlazePoseDetector:
             h, w = images[k].shape[:2]
             if self._follow_shape != (h, w):
                 self._followed, self._follow_shape = [], (h, w)
+            # found again means found sure: one found only unsure goes on being followed (the
+            # landmark chain keeps him where a fresh crop from the detector's keypoints would not)
+            found = xyxy[score >= cfg.min_score]
             lost = [f for f in self._followed if f[2] < cfg.follow_frames
-                    and (len(xyxy) == 0 or box_iou(f[0][None], xyxy).max() < 0.3)]
+                    and (len(found) == 0 or box_iou(f[0][None], found).max() < 0.3)]
             sure = [int(i) for i in np.argsort(xyxy[:, 1] - xyxy[:, 3], kind="stable")
                     if score[i] >= cfg.min_score][:cfg.refine_people]
             followed = [(xyxy[i], kp[i], 0) for i in sure]
@@ -529,8 +532,11 @@ class BlazePoseDetector:
                 good = np.flatnonzero(flag >= cfg.follow_flag)
                 if len(good):
                     boxes = np.clip(boxes[good], 0, [w, h, w, h])
-                    out[k] = (np.concatenate([xyxy, boxes]), np.concatenate([kp, nxt[good]]),
-                              np.concatenate([score, np.full(len(good), cfg.min_score)]))
+                    # ...and his unsure box gives way to the followed one
+                    mine = (box_iou(xyxy, boxes).max(axis=1) >= 0.3) & (score < cfg.min_score) if len(xyxy) \
+                        else np.zeros(0, bool)
+                    out[k] = (np.concatenate([xyxy[~mine], boxes]), np.concatenate([kp[~mine], nxt[good]]),
+                              np.concatenate([score[~mine], np.full(len(good), cfg.min_score)]))
                     followed += [(boxes[j], nxt[i], lost[i][2] + 1) for j, i in enumerate(good)]
             self._followed = followed
         return out

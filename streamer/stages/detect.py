@@ -45,9 +45,10 @@ RANGES = {
                   "follow_frames": (0, 100000), "follow_flag": (0, 1),
                   "threads": (0, 1024), "batch_size": (1, 4096)},
     "auto": {"levels": (1, 6), "tiles_per_frame": (0, 1000), "learned_every": (1, 1000), "idle_every": (1, 1000),
-             "inside_frac": (0, 1),
+             "inside_frac": (0, 1), "closeup_margin": (0, 10),
              "closeup_height_frac": (0, 10), "perspective_frac": (0, 1), "propose_views": (0, 100),
-             "propose_side_px": (16, _INF), "propose_scale": (1, 20)},
+             "propose_side_px": (16, _INF), "propose_scale": (1, 20),
+             "propose_lost_frames": (0, 100000)},
 }
 
 
