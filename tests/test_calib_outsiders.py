@@ -79,6 +79,13 @@ def test_a_player_walking_off_becomes_an_outsider_only_once_most_of_the_window_i
     assert ys[first] < NEAR - 4.0 + 0.5 and all(out[first:]) and not any(out[:first])
 
 
+def test_a_briefly_tracked_steward_is_judged_on_his_own_frames():
+    """A fragment of a group beside the pitch, tracked 4 frames of the window: still an outsider."""
+    ys: list[float | None] = [None] * 30
+    ys[10:14] = [NEAR - 6.0] * 4
+    assert judge_run({1: ys, 2: [NEAR + 5.0] * 30})[1] == [True] * 4
+
+
 def test_no_evidence_without_a_calibration():
     n = 30
     assert not any(judge_run({1: [NEAR - 8.0] * n}, calibrated=[False] * n)[1])

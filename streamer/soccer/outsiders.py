@@ -6,9 +6,11 @@ A broadcast's wide shot shows people standing a few metres past the touch and go
 Their pitch positions are right, but they are not players: like SoccerNet's game-state
 reconstruction, a person the calibration confidently places outside the field of play is
 not tracked as a participant. The decision is made per track over time, never from one
-frame: a track is an outsider in a frame when, over the calibrated frames of a window of
-``window_s`` centred on it, it was located in at least ``min_seen`` of the window's frames
-and its median distance beyond the lines exceeds ``margin_m``. So
+frame: a track is an outsider in a frame when, of the frames of a window of ``window_s``
+centred on it in which it is tracked, at least ``min_seen`` (and two) had a calibration that
+passed the gate, and its median distance beyond the lines over those exceeds ``margin_m``.
+(The share is of the track's own frames: a steward boxed on and off, or a fragment of a
+group, is judged on the frames it has.) So
 
 * a throw-in taker or an assistant referee on the touchline (a metre or two out) stays;
 * a player whose box bottom projects far out in a single frame (a foot-point or calibration
@@ -70,41 +72,39 @@ class OutsiderJudge:
 
     def __init__(self, cfg: OutsiderConfig) -> None:
         self.cfg = cfg
-        self._frames: deque[float] = deque()  # times of every frame observed (calibrated or not)
-        self._samples: dict[int, deque[tuple[float, float]]] = {}  # id -> (time_s, beyond_m)
+        # id -> (time_s, beyond_m) of each frame it is tracked in (NaN: no calibration there)
+        self._samples: dict[int, deque[tuple[float, float]]] = {}
 
     def observe(self, time_s: float, track_id: np.ndarray, xyxy_px: np.ndarray,
                 image_to_pitch: np.ndarray | None) -> None:  # fmt: skip
         """One frame: its tracks and, when its calibration passed the gate, their positions."""
-        self._frames.append(time_s)
-        if image_to_pitch is None or len(track_id) == 0:
+        if len(track_id) == 0:
             return
-        with np.errstate(all="ignore"):
-            xy = apply_homography(image_to_pitch, foot_points_px(xyxy_px))
-        ok = np.isfinite(xy).all(axis=1)
-        beyond = beyond_lines_m(np.where(ok[:, None], xy, 0.0))
-        for tid, b, good in zip(track_id.tolist(), beyond.tolist(), ok.tolist(), strict=True):
-            if good:
-                self._samples.setdefault(int(tid), deque()).append((time_s, b))
+        beyond = np.full(len(track_id), np.nan)
+        if image_to_pitch is not None:
+            with np.errstate(all="ignore"):
+                xy = apply_homography(image_to_pitch, foot_points_px(xyxy_px))
+            ok = np.isfinite(xy).all(axis=1)
+            beyond[ok] = beyond_lines_m(xy[ok])
+        for tid, b in zip(np.asarray(track_id).tolist(), beyond.tolist(), strict=True):
+            self._samples.setdefault(int(tid), deque()).append((time_s, b))
 
     def outsiders(self, time_s: float, track_id: np.ndarray, causal: bool = False) -> np.ndarray:
         """(N,) bool: which of a frame's tracks are outsiders, from the window around ``time_s``
         (``causal``: its past half only). Frames after it must have been observed already."""
         half = self.cfg.window_s / 2
         lo, hi = time_s - half, time_s if causal else time_s + half
-        frames = sum(1 for t in self._frames if lo <= t <= hi)
         out = np.zeros(len(track_id), bool)
         for i, tid in enumerate(np.asarray(track_id).tolist()):
-            seen = [b for t, b in self._samples.get(int(tid), ()) if lo <= t <= hi]
-            if len(seen) >= max(2, self.cfg.min_seen * frames):
+            tracked = [b for t, b in self._samples.get(int(tid), ()) if lo <= t <= hi]
+            seen = [b for b in tracked if b == b]  # calibrated frames only
+            if len(seen) >= max(2, self.cfg.min_seen * len(tracked)):
                 out[i] = float(np.median(seen)) > self.cfg.margin_m
         return out
 
     def forget_before(self, time_s: float) -> None:
         """Drop evidence older than the window of a frame at ``time_s``."""
         lo = time_s - self.cfg.window_s / 2
-        while self._frames and self._frames[0] < lo:
-            self._frames.popleft()
         for tid in list(self._samples):
             q = self._samples[tid]
             while q and q[0][0] < lo:
@@ -114,5 +114,4 @@ class OutsiderJudge:
 
     def reset(self) -> None:
         """Forget everything (a camera cut: track ids do not continue across it)."""
-        self._frames.clear()
         self._samples.clear()
