@@ -20,6 +20,7 @@ SECTION_TO = [
     ("detect.hog", "streamer.detection.hog:HogConfig"),
     ("detect.onnx", "streamer.models.onnx_detector:OnnxDetectorConfig"),
     ("calibrate", "streamer.soccer.calibrator:CalibratorConfig"),
+    ("calibrate.outsiders", "streamer.soccer.outsiders:OutsiderConfig"),
     ("soccer", "streamer.stages.soccer:SoccerConfig"),
     ("soccer.teams", "streamer.soccer.teams:TeamConfig"),
     ("shots", "streamer.detection.shots:ShotConfig"),

@@ -407,3 +407,19 @@ def test_a_cut_before_the_manual_frame_keeps_holding_for_it():
     out = stage.process(packets[3:]) + stage.flush()
     assert [p.frame.index for p in out] == [1, 2, 3, 4]
     assert [p.calibration.source for p in out] == ["propagated", "propagated", "manual", "propagated"]
+
+
+@pytest.mark.parametrize(("pan", "tilt", "focal"), [(0.0, 17.0, 700.0), (-18.0, 15.0, 800.0)])
+def test_search_gives_no_fit_when_a_check_vetoes_the_lines_best_fit(pan, tilt, focal):
+    """The generated clip of seed 2: the right fit failed the grass check (its grass mask takes
+    in stands) and a fit shifted along the pitch, explaining half as many lines, passed. Here a
+    check that vetoes the right fit: the search must not fall back to a worse one (before:
+    fits 22-90 px off the truth)."""
+    p2i = camera_p2i(pan, tilt, focal)
+    lines = line_image(render(p2i, (BIG_W, BIG_H), seed=1), None, LineMaskConfig())
+
+    def right(h: np.ndarray) -> bool:
+        return bool(np.median(error_px(h, p2i, (BIG_W, BIG_H))) < 5.0)
+
+    assert right(line_search.search(lines, SAMPLES, FIT, accept=lambda h: True).image_to_pitch)
+    assert line_search.search(lines, SAMPLES, FIT, accept=lambda h: not right(h)) is None

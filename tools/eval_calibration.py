@@ -21,7 +21,7 @@ default detector) and for every labelled frame this reports:
 calibration puts them (red) and its pitch lines (magenta), to check labels and fits by eye.
 
 Usage: python tools/eval_calibration.py [--data ../shared/data] [--labels tests/data/pitch_points]
-       [--only STEM ...] [--draw DIR] [--json OUT] [--cache DIR]
+       [--only STEM ...] [--draw DIR] [--json OUT] [--cache DIR] [--set KEY=VALUE ...]
 """
 
 from __future__ import annotations
@@ -41,12 +41,13 @@ from scipy.optimize import linear_sum_assignment
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from streamer.boxes import coverage, iou  # noqa: E402
-from streamer.config import load_config  # noqa: E402
+from streamer.config import load_config, section_to  # noqa: E402
+from streamer.detection.shots import ShotConfig, ShotDetector  # noqa: E402
 from streamer.io.source import open_source  # noqa: E402
 from streamer.records import Packet  # noqa: E402
 from streamer.soccer import pitch_model  # noqa: E402
 from streamer.soccer.homography import apply_homography  # noqa: E402
-from streamer.stages import StageContext, build_stage  # noqa: E402
+from streamer.stages import StageContext, build_stage, end_shot  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -76,7 +77,9 @@ def run_clip(media: Path, last_frame: int, config: dict[str, Any], cache: Path |
     """Packets of frames 0..last_frame through detect, track, calibrate and soccer.
 
     With ``cache``, the detect and track outputs are stored there on the first run and read
-    back on later ones (only calibrate and soccer run again: for tuning the calibration).
+    back on later ones (only calibrate and soccer run again: for tuning the calibration). The
+    ``shots`` detector's camera cuts end the stages' shots, as in a run (without them a
+    detector's and the tracker's state ran on across a cut, and the numbers were not a run's).
     """
     names = ["detect", "track", "calibrate", "soccer"]
     config["pipeline"]["stages"] = names
@@ -87,27 +90,47 @@ def run_clip(media: Path, last_frame: int, config: dict[str, Any], cache: Path |
         cached = pickle.loads(cache_file.read_bytes())
         names = names[2:]
     out: list[Packet] = []
+    shots = ShotDetector(section_to(ShotConfig, config["shots"], "shots")) if config["shots"]["enabled"] else None
     with open_source(str(media), config["source"]) as src:
         context = StageContext("cpu", src.info.fps or 25.0)
         stages = [build_stage(n, config, context) for n in names]
 
-        def push(window: list[Packet], final: bool) -> None:
+        def push(window: list[Packet], final: bool = False, shot_end: bool = False) -> None:
             for stage in stages:
-                window = stage.process(window) + (stage.flush() if final else [])
+                window = (stage.process(window) if window else []) + (end_shot(stage) if shot_end else []) \
+                    + (stage.flush() if final else [])
             out.extend(window)
 
         window: list[Packet] = []
+        waiting: dict[int, Packet] = {}  # frames the shot detector has not decided yet
+        current = 0
+
+        def add(packet: Packet) -> None:
+            nonlocal window, current
+            if packet.shot != current:  # a camera cut ends the stages' shot, as in a run
+                push(window, shot_end=True)
+                window, current = [], packet.shot
+            window.append(packet)
+            if len(window) == 8:
+                push(window)
+                window = []
+
         for frame in src:
             if frame.index > last_frame:
                 break
             packet = Packet(frame)
             if cached is not None:
                 packet = packet.replace(**cached[frame.index])
-            window.append(packet)
-            if len(window) == 8:
-                push(window, False)
-                window = []
-        push(window, True)
+            if shots is None:
+                add(packet)
+                continue
+            waiting[frame.index] = packet
+            decided = shots.push(frame.index, frame.time_s, frame.image)
+            if frame.index >= last_frame:
+                decided += shots.finish()
+            for index, shot in decided:
+                add(waiting.pop(index).replace(shot=shot))
+        push(window, final=True)
     if cache_file is not None and cached is None:
         keep = ("detections", "tracks", "camera_motion")
         cache.mkdir(parents=True, exist_ok=True)
@@ -156,14 +179,15 @@ def _draw(path: Path, packet: Packet, points: list[dict[str, Any]]) -> None:
 
 
 def evaluate(
-    label_path: Path, data_dir: Path, margin_m: float, draw: Path | None, cache: Path | None = None
+    label_path: Path, data_dir: Path, margin_m: float, draw: Path | None, cache: Path | None = None,
+    overrides: list[str] | None = None,
 ) -> dict[str, Any]:
     labels = load_labels(label_path)
     media = data_dir / labels["media"]
     by_frame = {f["frame"]: f for f in labels["frames"]}
     last = max(by_frame)
     t0 = time.perf_counter()
-    packets = run_clip(media, last, load_config(), cache)
+    packets = run_clip(media, last, load_config(None, overrides or []), cache)
     wall = time.perf_counter() - t0
     rows: list[dict[str, Any]] = []
     positions, on_pitch = 0, 0
@@ -270,12 +294,14 @@ def main() -> None:
     parser.add_argument("--draw", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--cache", type=Path, default=None, help="keep detect+track outputs here (tuning)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one config key, e.g. --set calibrate.outsiders.keep=true (repeatable)")
     args = parser.parse_args()
     results = []
     for path in sorted(args.labels.glob("*.json")):
         if args.only and path.stem not in args.only:
             continue
-        res = evaluate(path, args.data, args.margin_m, args.draw, args.cache)
+        res = evaluate(path, args.data, args.margin_m, args.draw, args.cache, args.overrides)
         results.append(res)
         print(f"{res['clip']}: frames={res['frames_run']} calibrated={res['share_calibrated']:.3f} "
               f"positions={res['positions']} on_pitch={res['share_on_pitch']:.3f} "

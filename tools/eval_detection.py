@@ -1,7 +1,9 @@
 """Person-detection recall and precision on hand-labelled frames (tests/data/person_boxes/*.json).
 
 For a config (``-c``, ``--set`` as in ``streamer run``) the ``detect`` stage (and with
-``--tracks`` the ``track`` stage, whose confirmed track boxes are then scored) runs over each
+``--tracks`` the ``track`` stage, whose confirmed track boxes are then scored; with ``--calibrate``
+also the ``calibrate`` stage, which takes the people beside the pitch out of the tracks, as in a
+run) runs over each
 labelled clip from frame 0 through its last labelled frame, in order, as the pipeline would run
 it (detectors keep state across frames, e.g. a size prior; the ``shots`` detector's camera cuts
 end the stages' shots). The labelled frames are scored with
@@ -10,7 +12,7 @@ least half inside an ignore box dropped. ``tune`` and ``check`` frames are repor
 tune thresholds on ``tune`` frames, show the ``check`` frames did not move.
 
 Usage: python tools/eval_detection.py [-c CONFIG] [--set KEY=VALUE ...] [--labels-dir DIR ...]
-                                      [--tracks | --labelled-only] [--json OUT] [--draw DIR]
+                                      [--tracks [--calibrate] | --labelled-only] [--json OUT] [--draw DIR]
 """
 
 from __future__ import annotations
@@ -69,7 +71,8 @@ def load_clips(dirs: list[Path]) -> list[Clip]:
     return list(clips.values())
 
 
-def run_clip(clip: Clip, config: dict, data_dir: Path, tracks: bool, min_score: float, labelled_only: bool = False):
+def run_clip(clip: Clip, config: dict, data_dir: Path, tracks: bool, min_score: float, labelled_only: bool = False,
+             calibrate: bool = False):
     """Yield (labelled frame, RGB image, (D, 4) boxes) for each labelled frame, in order.
 
     ``labelled_only``: the stages see the labelled frames only (the others are decoded and dropped).
@@ -84,6 +87,8 @@ def run_clip(clip: Clip, config: dict, data_dir: Path, tracks: bool, min_score: 
         stages = [build_stage("detect", config, context)]
         if tracks:
             stages.append(build_stage("track", config, context))
+        if tracks and calibrate:
+            stages.append(build_stage("calibrate", config, context))
 
         shots = None
         if config["shots"]["enabled"] and not labelled_only:  # cuts restart the stages, as in a run
@@ -177,6 +182,9 @@ def main() -> int:
     ap.add_argument("--data", type=Path, default=DATA, help="folder the labels' media paths are relative to")
     ap.add_argument("--only", action="append", metavar="STEM", help="score only these clips (repeatable)")
     ap.add_argument("--tracks", action="store_true", help="score the track stage's confirmed track boxes")
+    ap.add_argument("--calibrate", action="store_true",
+                    help="with --tracks: score the tracks the calibrate stage passes on (people it places "
+                         "beside the pitch taken out, calibrate.outsiders)")
     ap.add_argument("--labelled-only", action="store_true",
                     help="detect on the labelled frames only: faster, and the same numbers for a stateless "
                          "detector (hog, onnx) but not for pitch, whose size prior learns from every frame")
@@ -187,6 +195,8 @@ def main() -> int:
 
     if args.labelled_only and args.tracks:
         ap.error("--labelled-only and --tracks do not go together: a tracker needs every frame")
+    if args.calibrate and not args.tracks:
+        ap.error("--calibrate needs --tracks")
     config = load_config(args.config, args.overrides)
     clips = load_clips(args.labels_dir or [LABELS])
     if args.only:
@@ -196,7 +206,7 @@ def main() -> int:
         return 1
     if args.draw:
         args.draw.mkdir(parents=True, exist_ok=True)
-    scored = "confirmed tracks" if args.tracks else "detections"
+    scored = ("calibrated " if args.calibrate else "") + ("confirmed tracks" if args.tracks else "detections")
     only = " on labelled frames only" if args.labelled_only else ""
     print(f"backend {config['detect']['backend']}, scoring {scored}{only}; overrides: {args.overrides or 'none'}")
 
@@ -205,7 +215,8 @@ def main() -> int:
     t0, decoded = time.perf_counter(), 0
     for clip in clips:
         by_split = {s: Counts() for s in (*SPLITS, "all")}
-        for label, image, boxes in run_clip(clip, config, args.data, args.tracks, args.min_score, args.labelled_only):
+        for label, image, boxes in run_clip(clip, config, args.data, args.tracks, args.min_score, args.labelled_only,
+                                              args.calibrate):
             match = match_frame(boxes, label.boxes, label.ignore)
             by_split[label.split].add(match)
             by_split["all"].add(match)

@@ -30,8 +30,9 @@ one is ``"propagated"`` with error NaN (unknown).
 * *players*: with enough player boxes, the share of their ground points that land on the
   pitch (grown by ``players_margin_m``): a fit that puts the players in the stands is
   wrong however well its lines sit (score 0 at half of them off, 1 at ``min_players_on_pitch``);
-* *heights*: with enough boxes, their median height against a 1.8 m person standing at their
-  ground point, seen by the camera the homography implies (a turned fit gets the scale wrong);
+* *heights*: with enough boxes, their median height against a ``person_height_m`` person
+  standing at their ground point, seen by the camera the homography implies (a turned fit gets
+  the scale wrong; score 1 within ``heights_ok_ratio`` x, 0 at ``heights_bad_ratio`` x);
 * *pitch*: a frame whose grass covers less than ``min_pitch_share`` of the image (a crowd
   shot, a close-up of a face) is not calibrated;
 * *lines*: the share of the model's visible line points a line fit puts on painted lines:
@@ -97,6 +98,10 @@ class CalibratorConfig:
     players_margin_m: float = 5.0
     min_players_on_pitch: float = 0.8
     min_players: int = 4
+    max_box_height_ratio: float = 2.5
+    person_height_m: float = 1.8
+    heights_ok_ratio: float = 2.0
+    heights_bad_ratio: float = 3.5
     min_pitch_share: float = 0.2
     grass_margin_m: float = 10.0
     min_fit_inliers: float = 0.45
@@ -242,15 +247,16 @@ class Calibrator:
         return float(np.mean(canvas[p[:, 1], p[:, 0]] > 0))
 
     def _heights_score(self, h: np.ndarray, boxes_xyxy: np.ndarray | None, size: tuple[int, int]) -> float:
-        """1 when player boxes are as tall as a 1.8 m person standing there through the camera
-        behind ``h`` (median within 2x), 0 at 3.5x off; 1 when it cannot be told. Right fits
-        on the shared clips stay within 1.8x (the focal length a homography implies is rough)."""
+        """1 when player boxes are as tall as a ``person_height_m`` person standing there through
+        the camera behind ``h`` (median within ``heights_ok_ratio`` x), 0 at ``heights_bad_ratio``
+        x off; 1 when it cannot be told. Right fits on the shared clips stay within 1.8x (the
+        focal length a homography implies is rough)."""
         cfg = self.cfg
         if boxes_xyxy is None or len(boxes_xyxy) < cfg.min_players:
             return 1.0
         b = np.asarray(boxes_xyxy, np.float64).reshape(-1, 4)
         height = b[:, 3] - b[:, 1]
-        b = b[height <= 2.5 * np.median(height)]
+        b = b[height <= cfg.max_box_height_ratio * np.median(height)]
         cal = with_camera(h, float("nan"), "auto", size)
         if len(b) < cfg.min_players or cal.cam_K is None:
             return 1.0
@@ -260,14 +266,15 @@ class Calibrator:
         rot, t = pose
         with np.errstate(all="ignore"):
             xy = apply_homography(h, np.column_stack([(b[:, 0] + b[:, 2]) / 2, b[:, 3]]))
-            ends = [np.column_stack([xy, np.full(len(xy), z)]) @ rot.T + t for z in (0.0, 1.8)]
+            ends = [np.column_stack([xy, np.full(len(xy), z)]) @ rot.T + t for z in (0.0, cfg.person_height_m)]
             v = [cal.cam_K[1, 1] * e[:, 1] / e[:, 2] for e in ends]
             ratio = (b[:, 3] - b[:, 1]) / (v[0] - v[1])
         ratio = ratio[np.isfinite(ratio) & (ratio > 0)]
         if len(ratio) < cfg.min_players:
             return 0.0
         off = abs(float(np.log(np.median(ratio))))
-        return float(np.clip((np.log(3.5) - off) / (np.log(3.5) - np.log(2.0)), 0.0, 1.0))
+        bad, ok = np.log(cfg.heights_bad_ratio), np.log(cfg.heights_ok_ratio)
+        return float(np.clip((bad - off) / max(bad - ok, 1e-6), 0.0, 1.0))
 
     def _players_score(self, h: np.ndarray, boxes_xyxy: np.ndarray | None) -> float:
         """1 when enough player boxes stand on the pitch through ``h``, falling to 0 at half."""
@@ -276,7 +283,7 @@ class Calibrator:
             return 1.0
         b = np.asarray(boxes_xyxy, np.float64).reshape(-1, 4)
         height = b[:, 3] - b[:, 1]
-        b = b[height <= 2.5 * np.median(height)]  # not a box around a goal or a board
+        b = b[height <= cfg.max_box_height_ratio * np.median(height)]  # not a box around a goal or a board
         if len(b) < cfg.min_players:
             return 1.0
         feet = np.column_stack([(b[:, 0] + b[:, 2]) / 2, b[:, 3]])

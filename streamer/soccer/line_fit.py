@@ -46,6 +46,9 @@ class FitConfig:
     lines_per_family: int = 4  # the search tries this many of each family (cost grows as n^4)
     search_keep: int = 6  # best hypotheses refined by the search
     search_prescore_keep: int = 500  # hypotheses kept by the search's first, sparser scoring
+    search_rival_ratio: float = 1.25  # a vetoed fit (search's accept) whose quality beats the best
+    # accepted one by this factor makes the frame ambiguous: no fit (the lines' best answer fails a
+    # check, so a worse one that passes it is no calibration to trust either)
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -207,7 +207,13 @@ def search(
 
     ``accept(image_to_pitch)``, when given, vetoes hypotheses and fits that fail a check the
     lines cannot make (e.g. the frame's grass must land on the pitch); the search then goes
-    on down its ranking, so a right but lower-scored hypothesis is still refined.
+    on down its ranking, so a right but lower-scored hypothesis is still refined. Vetoed
+    hypotheses among the best ``search_keep`` are refined too: when a vetoed fit explains the
+    lines ``search_rival_ratio`` times better than the best accepted one, the frame is
+    ambiguous and None is returned (the check refused the lines' best answer, and a worse one
+    that passes it is a wrong fit more often than a right one: the generated clip of seed 2's
+    right fit fails the grass check on stands its grass mask takes in, and a fit shifted along
+    the pitch passed instead).
     """
     h, w = lines.mask.shape
     size = (w, h)
@@ -237,21 +243,26 @@ def search(
     p2i = p2i[keep]
     scores = score_hypotheses(p2i, lines, pitch_model.sample_markings(1.0)[0], on_px)
     best: LineFit | None = None
+    rival = -np.inf  # the best quality of a vetoed fit
     tried = 0
-    for k in np.argsort(-scores):
+    for rank, k in enumerate(np.argsort(-scores)):
         if tried >= cfg.search_keep:
             break
         start = np.linalg.inv(p2i[k])
-        if accept is not None and not accept(start):
+        vetoed = accept is not None and not accept(start)
+        if vetoed and rank >= cfg.search_keep:
             continue
-        tried += 1
+        tried += 0 if vetoed else 1
         fit = refine(start, lines, samples, from_scratch)
         if fit is None or fit.inlier_fraction < cfg.search_min_inlier_frac:
             continue
-        if accept is not None and not accept(fit.image_to_pitch):
+        if vetoed or (accept is not None and not accept(fit.image_to_pitch)):
+            rival = max(rival, _quality(fit))
             continue
         if best is None or _quality(fit) > _quality(best):
             best = fit
+    if best is not None and rival > cfg.search_rival_ratio * max(_quality(best), 1e-9):
+        return None
     return best
 
 

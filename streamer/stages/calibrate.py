@@ -22,6 +22,13 @@ line distance of the calibrated frames.
 
 **Camera cuts.** At a cut (``end_shot``/``reset``, or a change of ``packet.shot``) the
 carried calibration is dropped and the new view is searched from scratch.
+
+**People beside the pitch.** Tracks the gated calibration confidently places beyond the touch
+or goal lines (stewards, photographers, ball kids: :mod:`streamer.soccer.outsiders`, decided
+per track over ``calibrate.outsiders.window_s``) are taken out of ``packet.tracks``, so no
+later stage treats them as players (no keypoints, body, speed, player file or report row);
+``run.json``'s ``outsiders`` counts them. A file run holds half a window of frames for it;
+a live stage decides from the past half alone. ``calibrate.outsiders.keep: true`` keeps them.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ import numpy as np
 from streamer.config import section_to
 from streamer.records import Packet, PitchCalibration
 from streamer.soccer.calibrator import Calibrator, CalibratorConfig
+from streamer.soccer.outsiders import OutsiderConfig, OutsiderJudge
 from streamer.stages import StageContext
 
 
@@ -46,11 +54,16 @@ class CalibrateStage:
     name = "calibrate"
     reads: tuple[str, ...] = ()
     uses = ("detections", "tracks", "camera_motion")  # player boxes masked out; the camera's motion
-    fills = ("calibration",)
+    fills = ("calibration",)  # and takes the people beside the pitch out of ``tracks``
 
-    def __init__(self, calibrator: Calibrator, hold: bool = True) -> None:
+    def __init__(self, calibrator: Calibrator, hold: bool = True, outsiders: OutsiderConfig | None = None) -> None:
         self.calibrator = calibrator
         self.hold = hold  # may hold a fresh fit's frames until later frames confirm it (not live)
+        self.outsider_cfg = outsiders if outsiders is not None else OutsiderConfig()
+        self._judge = OutsiderJudge(self.outsider_cfg)
+        self._judging: list[Packet] = []  # gated frames waiting for the rest of their window
+        self._outsider_ids: set[int] = set()
+        self._outsider_rows = 0
         self._tentative: list[tuple[Packet, PitchCalibration]] = []
         self._prev: PitchCalibration | None = None
         self._last_confirmed_s: float | None = None
@@ -126,7 +139,41 @@ class CalibrateStage:
             out.append(self._gate(packet, cal))
         return out[::-1]
 
+    def _outsiders(self, packets: list[Packet], final: bool = False) -> list[Packet]:
+        """Gated packets in, packets whose window is complete out, without the outsiders' tracks."""
+        if self.outsider_cfg.keep:
+            return packets
+        judge = self._judge
+        for p in packets:
+            tracks = p.tracks
+            ids = tracks.track_id if tracks is not None else np.zeros(0, np.int64)
+            boxes = tracks.xyxy_px if tracks is not None else np.zeros((0, 4))
+            cal = p.calibration.image_to_pitch if p.calibration is not None else None
+            judge.observe(p.frame.time_s, ids, boxes, cal)
+            self._judging.append(p)
+        half = self.outsider_cfg.window_s / 2
+        newest = self._judging[-1].frame.time_s if self._judging else 0.0
+        out: list[Packet] = []
+        while self._judging:
+            p = self._judging[0]
+            tracked = p.tracks is not None and len(p.tracks) > 0  # nobody to judge: no need to wait
+            if not (final or not self.hold or not tracked or p.frame.time_s <= newest - half):
+                break
+            self._judging.pop(0)
+            if p.tracks is not None and len(p.tracks):
+                away = judge.outsiders(p.frame.time_s, p.tracks.track_id, causal=not self.hold)
+                if away.any():
+                    self._outsider_ids.update(int(t) for t in p.tracks.track_id[away])
+                    self._outsider_rows += int(away.sum())
+                    p = p.replace(tracks=p.tracks.select(~away))
+            judge.forget_before(p.frame.time_s)
+            out.append(p)
+        return out
+
     def process(self, packets: list[Packet]) -> list[Packet]:
+        return self._outsiders(self._process(packets))
+
+    def _process(self, packets: list[Packet]) -> list[Packet]:
         out: list[Packet] = []
         for packet in packets:
             if self._manual_frame is not None and packet.frame.index < self._manual_frame:
@@ -142,7 +189,9 @@ class CalibrateStage:
     def flush(self) -> list[Packet]:
         held, self._held = self._held, []
         self._manual_frame = None  # never came: calibrate the held frames as they are
-        return self.process(held) + self._release(False)
+        out = self._outsiders(self._process(held) + self._release(False), final=True)
+        self._judge.reset()
+        return out
 
     def reset(self) -> None:
         """Forget the current view (a camera cut); held frames stay held."""
@@ -170,11 +219,17 @@ class CalibrateStage:
                 "reprojection_rms_px": None if rms is None else round(rms, 3),
                 "reprojection_rms_pct_width": None if rms is None else round(100 * rms / self._width_px, 4),
                 "searches": self.calibrator.stats["searches"],
-            }
+            },
+            "outsiders": {  # people beside the pitch taken out of the tracks (calibrate.outsiders)
+                "kept": self.outsider_cfg.keep,
+                "tracks": len(self._outsider_ids),
+                "rows": self._outsider_rows,
+            },
         }
 
 
 def build(config: dict[str, Any], context: StageContext) -> CalibrateStage:
     section = config["calibrate"]
     cfg = section_to(CalibratorConfig, section, "calibrate")
-    return CalibrateStage(Calibrator(cfg), hold=not getattr(context, "live", False))
+    outsiders = section_to(OutsiderConfig, section["outsiders"], "calibrate.outsiders")
+    return CalibrateStage(Calibrator(cfg), hold=not getattr(context, "live", False), outsiders=outsiders)
