@@ -2,7 +2,10 @@
 
 Both BlazePose models (the landmark model, :mod:`streamer.models.blazepose`, and the person
 detector, :mod:`streamer.models.blazepose_detector`) load and batch the same way; each
-subclass reads its own outputs.
+subclass reads its own outputs. A subclass may name outputs it never reads (by their shape
+without the batch axis): they are cut from the graph before it is loaded, with every
+operator that only they need (:func:`prune_outputs`), so the interpreter does not compute
+them; the other outputs stay bit-identical.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from typing import Any
 from streamer.errors import ConfigError, MissingDependencyError
 from streamer.io.quiet import quiet_stderr
 
+Shape = tuple[int, ...]
+
 
 def default_threads() -> int:
     """CPU cores this process may use."""
@@ -23,24 +28,74 @@ def default_threads() -> int:
         return os.cpu_count() or 1
 
 
+def prune_outputs(model: bytes, drop: frozenset[Shape]) -> bytes | None:
+    """``model`` (TFLite flatbuffer) without its first subgraph's outputs whose shape (without
+    the batch axis) is in ``drop``, nor the operators only they need.
+
+    Returns:
+        The new flatbuffer, or None when nothing is dropped, when ``model`` is no TFLite
+        flatbuffer (LiteRT then says why), or when LiteRT's schema module (or flatbuffers) is
+        missing: the caller then loads ``model`` unchanged.
+    """
+    try:
+        import flatbuffers
+        from ai_edge_litert import schema_py_generated as schema
+    except ImportError:
+        return None
+    if model[4:8] != b"TFL3":
+        return None
+    try:
+        tree = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model, 0))
+    except Exception:  # noqa: BLE001 - a damaged file: the interpreter reports it
+        return None
+    graph = tree.subgraphs[0]
+    keep = [int(o) for o in graph.outputs if tuple(int(v) for v in graph.tensors[o].shape[1:]) not in drop]
+    if len(keep) == len(graph.outputs):
+        return None
+    producer = {int(t): i for i, op in enumerate(graph.operators) for t in op.outputs}
+    needed: set[int] = set()
+    stack = list(keep)
+    while stack:  # walk back from the kept outputs
+        op = producer.get(stack.pop())
+        if op is not None and op not in needed:
+            needed.add(op)
+            stack += [int(t) for t in graph.operators[op].inputs if t >= 0]
+    graph.operators = [op for i, op in enumerate(graph.operators) if i in needed]  # order kept: still topological
+    graph.outputs = keep
+    for signature in tree.signatureDefs or []:
+        signature.outputs = [t for t in signature.outputs if t.tensorIndex in keep]
+    builder = flatbuffers.Builder(len(model) + 4096)
+    builder.Finish(tree.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
 class LiteRTImageModel:
-    """Loads ``model_path`` and checks its one (input_px, input_px, 3) input.
+    """Loads ``model_path`` (without the outputs of shape in ``unused_outputs``, see
+    :func:`prune_outputs`) and checks its one (input_px, input_px, 3) input.
 
     Raises:
         MissingDependencyError: LiteRT is not installed (``install_hint`` says how to get it).
         ConfigError: the file is not a TFLite model, or its input has another shape.
     """
 
-    def __init__(self, model_path: Path, input_px: int, threads: int, install_hint: str) -> None:
+    def __init__(
+        self, model_path: Path, input_px: int, threads: int, install_hint: str,
+        unused_outputs: frozenset[Shape] = frozenset(),
+    ) -> None:
         try:
             from ai_edge_litert.interpreter import Interpreter
         except ImportError as exc:
             raise MissingDependencyError(install_hint) from exc
         self.model_path = model_path
         self.input_px = int(input_px)
+        threads = threads or default_threads()
         try:
+            pruned = prune_outputs(Path(model_path).read_bytes(), unused_outputs) if unused_outputs else None
             with quiet_stderr():  # LiteRT's C++ runtime announces its XNNPACK delegate on fd 2
-                self._interp: Any = Interpreter(model_path=str(model_path), num_threads=threads or default_threads())
+                if pruned is None:
+                    self._interp: Any = Interpreter(model_path=str(model_path), num_threads=threads)
+                else:
+                    self._interp = Interpreter(model_content=pruned, num_threads=threads)
         except ValueError as exc:
             raise ConfigError(f"cannot load {model_path} as a TFLite model: {exc}") from exc
         inputs = self._interp.get_input_details()
