@@ -105,6 +105,11 @@ class LiteRTImageModel:
         self._input = inputs[0]["index"]
         self._size = 0
 
+    @property
+    def interpreter(self) -> Any:
+        """The LiteRT interpreter itself (the benchmarks drive it bare, as the floor)."""
+        return self._interp
+
     def output_shapes(self) -> list[tuple[int, tuple[int, ...]]]:
         """(tensor index, shape without the batch axis) of every output."""
         return [(d["index"], tuple(int(v) for v in d["shape"][1:])) for d in self._interp.get_output_details()]
