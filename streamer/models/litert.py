@@ -10,6 +10,7 @@ them; the other outputs stay bit-identical.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,12 @@ def default_threads() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+@functools.lru_cache(maxsize=4)
+def _pruned_file(path: str, size: int, mtime_ns: int, drop: frozenset[Shape]) -> bytes | None:
+    """:func:`prune_outputs` of a file, once per process (the flatbuffer round trip costs ~0.5 s)."""
+    return prune_outputs(Path(path).read_bytes(), drop)
 
 
 def prune_outputs(model: bytes, drop: frozenset[Shape]) -> bytes | None:
@@ -90,13 +97,17 @@ class LiteRTImageModel:
         self.input_px = int(input_px)
         threads = threads or default_threads()
         try:
-            pruned = prune_outputs(Path(model_path).read_bytes(), unused_outputs) if unused_outputs else None
+            pruned = None
+            if unused_outputs:
+                stat = Path(model_path).stat()
+                pruned = _pruned_file(str(Path(model_path).resolve()), stat.st_size, stat.st_mtime_ns,
+                                      frozenset(unused_outputs))
             with quiet_stderr():  # LiteRT's C++ runtime announces its XNNPACK delegate on fd 2
                 if pruned is None:
                     self._interp: Any = Interpreter(model_path=str(model_path), num_threads=threads)
                 else:
                     self._interp = Interpreter(model_content=pruned, num_threads=threads)
-        except ValueError as exc:
+        except (ValueError, OSError) as exc:
             raise ConfigError(f"cannot load {model_path} as a TFLite model: {exc}") from exc
         inputs = self._interp.get_input_details()
         if len(inputs) != 1 or tuple(inputs[0]["shape"][1:]) != (self.input_px, self.input_px, 3):
