@@ -161,9 +161,11 @@ def test_the_unread_outputs_are_cut_from_the_graph_and_the_others_stay_bit_ident
     landmarker = BlazePoseLandmarker(threads=1, batch_size=2)
     shapes = [shape for _, shape in landmarker.output_shapes()]
     assert SEGMENTATION_SHAPE not in shapes and len(shapes) == 4
-    assert len(BlazePoseLandmarker(threads=1, heatmap=False).output_shapes()) == 3
+    no_heatmap = BlazePoseLandmarker(threads=1, heatmap=False)
+    assert len(no_heatmap.output_shapes()) == 3
     crops = np.random.default_rng(3).integers(0, 256, (2, INPUT_PX, INPUT_PX, 3), dtype=np.uint8)
     pruned = landmarker.run(crops, refine=False)
+    np.testing.assert_array_equal(no_heatmap.run(crops).landmarks, pruned.landmarks)  # refine: no heatmap, none
     full = Interpreter(model_path=str(find_model()), num_threads=1)
     index = full.get_input_details()[0]["index"]
     full.resize_tensor_input(index, [2, INPUT_PX, INPUT_PX, 3])
