@@ -10,7 +10,9 @@ Threads (as in supervision's ``process_video``):
   one window (:class:`StageThread`): each stage still sees every window in
   order on one thread, so the outputs are the same, but one group's window
   overlaps the next group's previous one (detection with the keypoint model,
-  the keypoint model with the mesh fit) instead of leaving a core idle;
+  the keypoint model with the mesh fit) instead of leaving a core idle. Live
+  sources keep every stage on this thread (frames queued between stage
+  threads would only add latency; the source skips to the newest instead);
 * a sink thread behind a second bounded queue draws, encodes and writes.
 
 Before the stages, each frame gets its shot (``streamer.detection.shots``, a few
@@ -453,8 +455,10 @@ class Pipeline:
         progress = make_progress(config["progress"], parse_input(input_uri).stem, total)
         worker = SinkWorker(sinks)
         stage_timers = {s.name: Timer() for s in stages}
-        groups = split_stages(stages, list(config["pipeline"]["stages"]),
-                              list(config["pipeline"].get("thread_split") or []))
+        # live: one thread, so a slow stage makes the source skip to the newest frame instead of
+        # windows queueing up between stage threads (latency)
+        split = [] if source.info.live else list(config["pipeline"].get("thread_split") or [])
+        groups = split_stages(stages, list(config["pipeline"]["stages"]), split)
         window_size = max(1, int(config["pipeline"]["window"]))
         live = source.info.live
         processed = 0
