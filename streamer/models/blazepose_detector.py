@@ -457,6 +457,11 @@ class BlazePoseDetector:
         self._followed: list[tuple[np.ndarray, np.ndarray, int]] = []  # box, keypoints, frames followed
         self._follow_shape: tuple[int, ...] = ()
 
+    def _new_landmarker(self) -> BlazePoseLandmarker:
+        """The landmark model without its heatmap head: boxes need no sub-pixel refinement."""
+        cfg = self.config
+        return BlazePoseLandmarker(cfg.landmark_model, cfg.threads, cfg.batch_size, heatmap=False)
+
     def reset(self) -> None:
         """A camera cut: stop following the old view's people."""
         self._followed, self._follow_shape = [], ()
@@ -526,7 +531,7 @@ class BlazePoseDetector:
             followed = [(xyxy[i], kp[i], 0) for i in sure]
             if lost:
                 if self._landmarker is None:
-                    self._landmarker = BlazePoseLandmarker(cfg.landmark_model, cfg.threads, cfg.batch_size)
+                    self._landmarker = self._new_landmarker()
                 boxes, flag, nxt = landmark_boxes(self._landmarker, images, np.full(len(lost), k),
                                                   np.stack([f[1] for f in lost]), cfg.refine_margin)
                 good = np.flatnonzero(flag >= cfg.follow_flag)
@@ -573,7 +578,7 @@ class BlazePoseDetector:
         if not which:
             return [(xyxy[ok], kp[ok], score[ok]) for (xyxy, kp, score), ok in zip(merged, keep, strict=True)]
         if self._landmarker is None:
-            self._landmarker = BlazePoseLandmarker(cfg.landmark_model, cfg.threads, cfg.batch_size)
+            self._landmarker = self._new_landmarker()
         kp_px = np.stack([merged[k][1][i] for k, i, _ in which])
         boxes, flag, _ = landmark_boxes(self._landmarker, images, np.array([k for k, _, _ in which]), kp_px,
                                         cfg.refine_margin)
