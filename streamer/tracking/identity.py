@@ -52,7 +52,7 @@ class IdentityConfig:
     max_gap_s: float = 30.0
     max_speed_mps: float = 10.0
     slack_m: float = 1.0
-    stray_mps: float = 1.5
+    stray_mps: float = 3.5
     kit_max: float = 0.45
     kit_weight: float = 4.0
     betas_max: float = 2.0
@@ -63,7 +63,7 @@ class IdentityConfig:
     reentry_kit_max: float = 0.35
     joint: bool = True
     joint_max_cost: float = 1.5
-    joint_margin: float = 0.3
+    joint_margin: float = 0.15
 
 
 @dataclass(slots=True)
