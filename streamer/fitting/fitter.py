@@ -86,6 +86,8 @@ class FitterSettings:
             torso's confidence): the model still places a hidden limb in 3D, and that is
             the best evidence there is for it (0 = hidden limbs follow the pose prior and
             the temporal term only).
+        hidden_image_weight: share of its own confidence with which such a hidden keypoint's
+            2D position counts in the image term though below ``min_conf`` (0 = not at all).
     """
 
     min_conf: float = 0.2
@@ -95,6 +97,7 @@ class FitterSettings:
     max_residual: float = 0.15
     threads: int = 1
     hidden_world_conf: float = 0.5
+    hidden_image_weight: float = 1.0
 
 
 @dataclass
@@ -192,8 +195,7 @@ class KeypointFitter:
         of the body turned away from the camera, inside the image, gets up to
         ``hidden_world_conf`` x the torso's confidence: hidden behind the body (the far leg of
         a side view) is not absent, and the model's 3D guess is the best evidence there is.
-        How far a side is turned away comes from the 3D hips (their left-right axis along the
-        viewing ray): a full share from 30 degrees off the camera's view of the front or back.
+        How far a side is turned away comes from the 3D hips (see :meth:`_turned_away`).
         A low confidence on the near side, or outside the image, is a keypoint the model
         got wrong, not one it could not see: it keeps its own confidence.
         """
@@ -203,19 +205,48 @@ class KeypointFitter:
         floor = np.zeros(len(batch.conf), np.float32)
         if (torso >= 0).all():
             floor = self.settings.hidden_world_conf * batch.conf[:, torso].mean(1)
+        hidden = floor[:, None] * self._turned_away(spec, batch)
+        return np.maximum(batch.conf_raw, hidden).astype(np.float32)
+
+    def _turned_away(self, spec: TargetSpec, batch: _Batch) -> np.ndarray:
+        """(N, T) share (0..1) by which each keypoint lies on the side of the body turned away
+        from the camera, inside the image (0 without metric 3D keypoints).
+
+        How far a side is turned away comes from the 3D hips (their left-right axis along the
+        viewing ray): a full share from 30 degrees off the camera's view of the front or back.
+        """
         away = np.zeros_like(batch.conf)
         hips = spec.rows_of("left_hip", "right_hip")
-        if (hips >= 0).all():  # world_m: viewing-ray frame, z away from the camera
-            axis = batch.world_m[:, hips[0]] - batch.world_m[:, hips[1]]
-            along = axis[:, 2] / np.maximum(np.linalg.norm(axis, axis=1), 1e-6)  # > 0: left side farther
-            share = np.clip(np.abs(along) / _SIDEWAYS_FULL, 0.0, 1.0)
-            for side, sign in (("left", 1.0), ("right", -1.0)):
-                cols = np.array([t for t, n in enumerate(spec.target_names) if n.startswith(f"{side}_")])
-                away[:, cols] = np.where(sign * along > 0, share, 0.0)[:, None]
+        if batch.world_m is None or not (hips >= 0).all():
+            return away
+        axis = batch.world_m[:, hips[0]] - batch.world_m[:, hips[1]]  # viewing-ray frame, z away from the camera
+        along = axis[:, 2] / np.maximum(np.linalg.norm(axis, axis=1), 1e-6)  # > 0: left side farther
+        share = np.clip(np.abs(along) / _SIDEWAYS_FULL, 0.0, 1.0)
+        for side, sign in (("left", 1.0), ("right", -1.0)):
+            cols = np.array([t for t, n in enumerate(spec.target_names) if n.startswith(f"{side}_")])
+            away[:, cols] = np.where(sign * along > 0, share, 0.0)[:, None]
         size = 2.0 * batch.K[:, :2, 2]  # principal point at the image centre
         inside = ((batch.xy_px >= 0) & (batch.xy_px <= size[:, None])).all(-1)
-        hidden = floor[:, None] * away * inside
-        return np.maximum(batch.conf_raw, hidden).astype(np.float32)
+        return away * inside
+
+    def _image_weight(self, spec: TargetSpec, batch: _Batch) -> np.ndarray:
+        """(N, T) weight of each keypoint in the 2D term: confidence x target weight.
+
+        A keypoint below ``min_conf`` counts only where the model marks it hidden on the side
+        turned away from the camera (:meth:`_turned_away`) of a player whose torso it sees:
+        there it keeps ``hidden_image_weight`` x its own confidence x the turned-away share.
+        The model's 2D guess of a hidden limb is weak, but it pins two of the three
+        coordinates its 3D guess leaves loose; below ``min_conf`` elsewhere a keypoint is
+        wrong, not hidden, and stays out.
+        """
+        conf = batch.conf
+        weight = self.settings.hidden_image_weight
+        torso = spec.rows_of(*TORSO)
+        if weight > 0.0 and (torso >= 0).all():
+            seen = (batch.conf[:, torso] > 0).any(1)[:, None]
+            hidden = weight * batch.conf_raw * self._turned_away(spec, batch) * seen
+            conf = np.where(conf > 0, conf, hidden)
+        return conf * spec.weight
 
     def _world_to_camera(self, spec: TargetSpec, batch: _Batch) -> np.ndarray | None:
         """(N, T, 3) metric 3D keypoints turned from the viewing-ray frame into camera axes."""
@@ -293,7 +324,7 @@ class KeypointFitter:
         go, pose = self._initial_rotations(spec, skeleton, batch, betas, world_cam, conf3d, warm)
         transl = self._initial_translation(spec, skeleton, batch, betas, go, pose, world_cam is not None,
                                            [w is not None for w in warm])
-        weight2d = batch.conf * spec.weight
+        weight2d = self._image_weight(spec, batch)
         if world_cam is not None:
             vec = bone_vectors(world_cam, spec.bone_coeff)
             length = np.linalg.norm(vec, axis=-1, keepdims=True)
