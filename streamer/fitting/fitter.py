@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from streamer.body.model import BodyModel
-from streamer.body.skeleton import BODY_JOINT_NAMES, NUM_BETAS
+from streamer.body.skeleton import BODY_JOINT_NAMES, NUM_BETAS, SMPLX_PARENTS
 from streamer.fitting.camera import ray_rotation
 from streamer.fitting.confidence import evidence_confidence, joint_confidence, world_only_joints
 from streamer.fitting.init import (
@@ -55,6 +55,7 @@ from streamer.records import BodyParams, Keypoints
 _PERSON_DIAG_M = 1.8
 #: |cos| of the hips' left-right axis with the viewing ray from which a side counts as turned away
 _SIDEWAYS_FULL = 0.5
+_PARENTS = np.array(SMPLX_PARENTS[:len(BODY_JOINT_NAMES)])
 _LIMB_NAMES = tuple(dict.fromkeys(n for limb in LIMBS for n in limb[:3]))
 #: limb joints whose Gaussian prior eases where the 3D keypoints place their segments
 PRIOR_EASED = tuple(f"{s}_{j}" for s in ("left", "right") for j in ("hip", "knee", "ankle", "shoulder", "elbow"))
@@ -88,6 +89,8 @@ class FitterSettings:
             the temporal term only).
         hidden_image_weight: share of its own confidence with which such a hidden keypoint's
             2D position counts in the image term though below ``min_conf`` (0 = not at all).
+        hidden_temporal_weight: weight in the temporal term of a joint such a hidden limb's 3D
+            guess places, relative to the seen joints' (see ``_temporal_weight``).
     """
 
     min_conf: float = 0.2
@@ -98,6 +101,7 @@ class FitterSettings:
     threads: int = 1
     hidden_world_conf: float = 0.5
     hidden_image_weight: float = 1.0
+    hidden_temporal_weight: float = 0.25
 
 
 @dataclass
@@ -345,8 +349,26 @@ class KeypointFitter:
             betas_known=f32([s is not None for s in state]), prev=i64(prev),
             prev_joints=f32(prev_joints), prev_dt_s=f32(prev_dt),
             prior_scale=f32(prior_scale(spec, batch.conf, conf3d)),
+            temporal_weight=f32(self._temporal_weight(spec, batch, conf3d)),
         )
         return problem, tracks
+
+    def _temporal_weight(self, spec: TargetSpec, batch: _Batch, conf3d: np.ndarray) -> np.ndarray:
+        """(N, 22) weight of each joint in the temporal term: ``hidden_temporal_weight`` for a joint
+        a hidden limb's 3D guess places (its own rotation or its parent's is world-only, see
+        :func:`~streamer.fitting.confidence.world_only_joints`), 1 elsewhere.
+
+        That guess is noisy frame to frame; pulled towards the previous frame, a hidden knee
+        lags its swing by frames, an error the smoother can no longer average away (it was
+        the larger part of a generated walker's hidden joints' error).
+        """
+        weight = np.ones((len(batch.conf), len(BODY_JOINT_NAMES)), np.float32)
+        if batch.world_m is None:
+            return weight
+        only = world_only_joints(spec, batch.conf, conf3d, batch.conf_raw)
+        placed = only.copy()
+        placed[:, 1:] |= only[:, _PARENTS[1:]]
+        return np.where(placed, np.float32(self.settings.hidden_temporal_weight), weight)
 
     def _state(self, track_id: int, time_s: float) -> TrackState | None:
         seen = self.tracks.get(track_id)
