@@ -129,7 +129,11 @@ def test_smoothing_keeps_small_runners_limbs():
 
     m = evaluate("running_small", seed=3, players=4, frames=24)
     assert m["smooth_knee_all_deg"] <= m["raw_knee_all_deg"] + 1.0
-    assert m["smooth_mpjpe_limb_vis"] <= 1.05 * m["raw_mpjpe_limb_vis"]
+    # smoothing the segments' orientations gains 12 % on the seen limbs (relative to the parent: 4 %)
+    assert m["smooth_mpjpe_limb_vis"] <= 0.92 * m["raw_mpjpe_limb_vis"]
+    # the raw fit's hidden joints within the issue's 1.5x the seen ones (without the hidden keypoints'
+    # 2D guesses: 1.51x); smoothed they are not yet (1.6x: the seen limbs gain more from smoothing)
+    assert m["raw_mpjpe_hid"] <= 1.5 * m["raw_mpjpe_limb_vis"]
 
 
 def test_projected_joints_stay_on_hand_marked_bodies(shared_data):
