@@ -112,10 +112,13 @@ def test_generated_squats_hidden_joints_close_to_visible_ones():
     assert m["raw_knee_all_deg"] <= 10.0
     assert m["smooth_knee_all_deg"] <= 10.0
     assert m["raw_knee_hid_deg"] <= 15.0  # the prior's straight far leg: ~27 degrees
-    # hidden joints within 2x the same joints seen (the prior's guess: 2.8x); the issue's 1.5x
-    # is not reached yet: the hidden 3D guess is noisy frame to frame
-    assert m["raw_mpjpe_hid"] <= 2.0 * m["raw_mpjpe_limb_vis"]
-    assert m["smooth_mpjpe_hid"] <= 2.0 * m["smooth_mpjpe_limb_vis"]
+    # hidden joints within the issue's 1.5x the same joints seen (the prior's guess: 2.8x)
+    assert m["raw_mpjpe_hid"] <= 1.5 * m["raw_mpjpe_limb_vis"]
+    assert m["smooth_mpjpe_hid"] <= 1.5 * m["smooth_mpjpe_limb_vis"]
+    # smoothing helps the seen limbs too: filtered relative to the parent joint (the fit's errors of a
+    # parent and a child cancel along the chain, filtered apart they did not) they gained 10 % (64 of
+    # 71 mm), on other seeds they got worse; the segments' orientations gain 28 %
+    assert m["smooth_mpjpe_limb_vis"] <= 0.85 * m["raw_mpjpe_limb_vis"]
 
 
 def test_smoothing_keeps_small_runners_limbs():
@@ -126,7 +129,11 @@ def test_smoothing_keeps_small_runners_limbs():
 
     m = evaluate("running_small", seed=3, players=4, frames=24)
     assert m["smooth_knee_all_deg"] <= m["raw_knee_all_deg"] + 1.0
-    assert m["smooth_mpjpe_limb_vis"] <= 1.05 * m["raw_mpjpe_limb_vis"]
+    # smoothing the segments' orientations gains 12 % on the seen limbs (relative to the parent: 4 %)
+    assert m["smooth_mpjpe_limb_vis"] <= 0.92 * m["raw_mpjpe_limb_vis"]
+    # the raw fit's hidden joints within the issue's 1.5x the seen ones (without the hidden keypoints'
+    # 2D guesses: 1.51x); smoothed they are not yet (1.6x: the seen limbs gain more from smoothing)
+    assert m["raw_mpjpe_hid"] <= 1.5 * m["raw_mpjpe_limb_vis"]
 
 
 def test_projected_joints_stay_on_hand_marked_bodies(shared_data):

@@ -105,6 +105,7 @@ class FitProblem:
         prev_dt_s: (N,) seconds back to whichever previous frame applies (inf if none).
         prior_scale: (N, 21) weight of each joint's Gaussian pose prior, or None (all 1): limb
             joints whose segments the metric 3D keypoints place need less of the prior's pull.
+        temporal_weight: (N, 22) weight of each joint in the temporal term, or None (all 1).
     """
 
     K: torch.Tensor
@@ -126,6 +127,7 @@ class FitProblem:
     prev_joints: torch.Tensor
     prev_dt_s: torch.Tensor
     prior_scale: torch.Tensor | None = None
+    temporal_weight: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.xy_px.shape[0])
@@ -198,8 +200,9 @@ class Objective:
         per_player = data2d + data3d + prior
         joints = posed.points[:, :NUM_BODY_JOINTS_WITH_ROOT]
         root, local = joints[:, :1], joints - joints[:, :1]
-        step_prev = ((local - local[self.prev_safe]) ** 2).sum((1, 2)) * self.has_prev
-        step_state = ((local - self.state_local) ** 2).sum((1, 2)) * self.has_state
+        tw = 1.0 if p.temporal_weight is None else p.temporal_weight[..., None]
+        step_prev = (tw * (local - local[self.prev_safe]) ** 2).sum((1, 2)) * self.has_prev
+        step_state = (tw * (local - self.state_local) ** 2).sum((1, 2)) * self.has_state
         root_prev = ((root - root[self.prev_safe]) ** 2).sum((1, 2)) * self.has_prev
         root_state = ((root - self.state_root) ** 2).sum((1, 2)) * self.has_state
         temporal = ((step_prev + step_state) * self.inv_temporal**2).sum()

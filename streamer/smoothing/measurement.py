@@ -23,14 +23,34 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from streamer.body.skeleton import SMPLX_PARENTS
 from streamer.records import NUM_BETAS, NUM_BODY_JOINTS_WITH_ROOT, BodyParams, Tracks
 from streamer.smoothing.params import SmoothingParams
-from streamer.smoothing.rotations import quat_from_rotvec
+from streamer.smoothing.rotations import quat_conj, quat_from_rotvec, quat_mul
 
 #: joints the filter tracks: global_orient + body_pose
 NUM_FILTERED_JOINTS = NUM_BODY_JOINTS_WITH_ROOT
 #: the box-size factor on the noise is clipped to this range
 SIZE_FACTOR_RANGE: tuple[float, float] = (0.5, 4.0)
+#: parent of each filtered joint (-1: the root); parents come first
+PARENTS: tuple[int, ...] = SMPLX_PARENTS[:NUM_FILTERED_JOINTS]
+
+
+def segment_from_local(quat: np.ndarray) -> np.ndarray:
+    """(..., J, 4) each joint's rotation relative to the camera (its segment's orientation)
+    from (..., J, 4) rotations relative to the parent (SMPL-X ``global_orient`` + ``body_pose``)."""
+    out = np.array(quat, np.float64, copy=True)
+    for j in range(1, NUM_FILTERED_JOINTS):
+        out[..., j, :] = quat_mul(out[..., PARENTS[j], :], quat[..., j, :])
+    return out
+
+
+def local_from_segment(quat: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`segment_from_local`."""
+    out = np.array(quat, np.float64, copy=True)
+    for j in range(1, NUM_FILTERED_JOINTS):
+        out[..., j, :] = quat_mul(quat_conj(quat[..., PARENTS[j], :]), quat[..., j, :])
+    return out
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -123,9 +143,10 @@ def measurements_from_body(
     finite_rot = np.all(np.isfinite(rotvec), axis=-1)
     finite_t = np.all(np.isfinite(transl), axis=-1)
     finite_b = np.all(np.isfinite(betas), axis=-1)
+    quat = quat_from_rotvec(np.where(finite_rot[..., None], rotvec, 0.0))
     return Measurements(
         track_id=np.asarray(body.track_id, np.int64),
-        quat=quat_from_rotvec(np.where(finite_rot[..., None], rotvec, 0.0)),
+        quat=segment_from_local(quat) if params.segment_rotations else quat,
         rot_var=rot_std**2,
         rot_valid=rot_valid & finite_rot,
         transl_m=np.where(finite_t[:, None], transl, 0.0),

@@ -46,6 +46,10 @@ class SmoothingParams:
     #: per-frame rotation noise (std) of a joint placed by the keypoint model's 3D guess alone
     #: (a hidden limb, ``BodyParams.joint_world_only``), whatever the box size and confidence
     hidden_rot_noise_rad: float = math.radians(25.0)
+    #: filter each joint's rotation relative to the camera (its body segment's orientation, what
+    #: the keypoints measure) rather than relative to its parent: the fit's errors of a parent and
+    #: a child rotation cancel along the chain, and filtered apart they no longer do
+    segment_rotations: bool = True
     #: joints less confident than this carry no measurement this frame
     min_joint_conf: float = 0.05
     #: innovation beyond this many (1-D Gaussian) sigmas = outlier, ignored
@@ -60,7 +64,7 @@ class SmoothingParams:
             raise ConfigError(f"config key 'smooth.mode' must be one of {', '.join(MODES)}; got {self.mode!r}")
         for field in fields(self):
             value = getattr(self, field.name)
-            if field.name != "mode" and not (math.isfinite(value) and value >= 0.0):
+            if field.name not in ("mode", "segment_rotations") and not (math.isfinite(value) and value >= 0.0):
                 raise ConfigError(f"smoothing parameter '{field.name}' must be a finite number >= 0, got {value}")
         for name in ("rot_noise_rad", "transl_noise_m", "depth_noise_m", "betas_noise", "ref_box_height_px",
                      "hidden_rot_noise_rad"):
@@ -85,6 +89,7 @@ class SmoothingParams:
                 betas_drift_per_s=float(section["betas_drift_per_s"]),
                 ref_box_height_px=float(section["ref_box_height_px"]),
                 hidden_rot_noise_rad=math.radians(float(section["hidden_rot_noise_deg"])),
+                segment_rotations=bool(section["segment_rotations"]),
                 min_joint_conf=float(section["min_joint_conf"]),
                 outlier_gate_sigma=float(section["outlier_gate_sigma"]),
                 outlier_patience_s=float(section["outlier_patience_s"]),

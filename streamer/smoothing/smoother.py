@@ -35,7 +35,7 @@ from typing import Generic, TypeVar
 import numpy as np
 
 from streamer.records import BodyParams
-from streamer.smoothing.measurement import measurements_from_body
+from streamer.smoothing.measurement import local_from_segment, measurements_from_body
 from streamer.smoothing.params import SmoothingParams
 from streamer.smoothing.rotations import rotvec_from_quat, unwrap_rotvec
 from streamer.smoothing.rts import SmoothedFrame, smooth_backward
@@ -131,7 +131,8 @@ class Smoother(Generic[Item]):
 
     def _output(self, raw: BodyParams, time_s: float, result: SmoothedFrame) -> BodyParams:
         """The smoothed record of one frame: ``raw`` with its filtered fields replaced."""
-        rotvec = rotvec_from_quat(result.quat)  # (N, J, 3), angle ≤ π
+        quat = local_from_segment(result.quat) if self.params.segment_rotations else result.quat
+        rotvec = rotvec_from_quat(quat)  # (N, J, 3), angle ≤ π
         previous = np.zeros_like(rotvec)
         known = np.zeros(len(raw), bool)
         ids = raw.track_id.tolist()

@@ -145,6 +145,8 @@ def build_fit_backend(section: dict[str, Any]) -> FitBackend:
         max_residual=_number(fit, "max_residual", 0.0, prefix="mesh.fit"),
         threads=int(_number(section, "threads", 0, 1024)),
         hidden_world_conf=_number(fit, "hidden_world_conf", 0.0, 1.0, prefix="mesh.fit"),
+        hidden_image_weight=_number(fit, "hidden_image_weight", 0.0, 1.0, prefix="mesh.fit"),
+        hidden_temporal_weight=_number(fit, "hidden_temporal_weight", 0.0, 1.0, prefix="mesh.fit"),
     )
     return FitBackend(KeypointFitter(body, weights, settings))
 
