@@ -88,9 +88,13 @@ def torso_quads(
 
 def _median_rows(values: np.ndarray) -> np.ndarray:
     """``np.median(values, axis=0)`` of (P, 3) float32 rows without its per-call overhead."""
-    ordered = np.sort(values, axis=0)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+    n = len(values)
+    mid = n // 2
+    columns = np.ascontiguousarray(values.T)  # (3, P): each channel's values side by side
+    if n % 2:
+        return np.partition(columns, mid, axis=1)[:, mid]
+    part = np.partition(columns, (mid - 1, mid), axis=1)
+    return (part[:, mid - 1] + part[:, mid]) / 2
 
 
 def jersey_colours(
@@ -106,7 +110,8 @@ def jersey_colours(
     h, w = image.shape[:2]
     out = np.full((len(boxes_xyxy), 3), np.nan, np.float32)
     rows: list[int] = []
-    parts: list[np.ndarray] = []  # per player: its ring pixels, then its torso pixels (uint8 RGB)
+    sizes: list[tuple[int, int]] = []  # per player: how many ring pixels, how many torso pixels
+    parts: list[np.ndarray] = []  # per player: its ring's pieces, then its torso pixels ((P, 3) uint8 RGB)
     boxes = np.asarray(boxes_xyxy, np.float64).reshape(-1, 4)
     for i, (box, quad) in enumerate(zip(boxes.tolist(), np.asarray(quads, np.float64), strict=True)):
         x1, y1, x2, y2 = box
@@ -117,32 +122,36 @@ def jersey_colours(
         if ox2 - ox1 < 2 or oy2 - oy1 < 2:
             continue
         patch = image[oy1:oy2, ox1:ox2]
-        # the ring's grass colour from every other row and column: its median is the same colour
-        # to well under a ΔE, at a quarter of the pixels (those near the box: its corners' pixels)
-        inner = np.zeros(((oy2 - oy1 + 1) // 2, (ox2 - ox1 + 1) // 2), bool)
-        iy1, iy2 = int(max(0, y1 - oy1)), int(math.ceil(y2 - oy1))
-        ix1, ix2 = int(max(0, x1 - ox1)), int(math.ceil(x2 - ox1))
-        inner[(iy1 + 1) // 2 : (iy2 + 1) // 2, (ix1 + 1) // 2 : (ix2 + 1) // 2] = True
+        ph, pw = oy2 - oy1, ox2 - ox1
+        # the ring: the patch less the box, as four bands (its pixels in another order than a
+        # mask would give; only their median is used)
+        ry1 = min(ph, int(max(0, y1 - oy1)))
+        ry2 = max(ry1, min(ph, math.ceil(y2 - oy1)))
+        rx1 = min(pw, int(max(0, x1 - ox1)))
+        rx2 = max(rx1, min(pw, math.ceil(x2 - ox1)))
+        ring = [patch[:ry1], patch[ry2:], patch[ry1:ry2, :rx1], patch[ry1:ry2, rx2:]]
+        ring = [piece.reshape(-1, 3) for piece in ring if piece.size]
         # the torso: rasterised in its own bounding rectangle only
         corners = np.rint(quad - [ox1, oy1]).astype(np.int32)
-        tx1, ty1 = np.maximum(corners.min(axis=0), 0)
-        tx2, ty2 = np.minimum(corners.max(axis=0) + 1, [ox2 - ox1, oy2 - oy1])
-        rows.append(i)
-        parts.append(patch[::2, ::2][~inner])
+        tx1, ty1 = np.maximum(corners.min(axis=0), 0).tolist()
+        tx2, ty2 = np.minimum(corners.max(axis=0) + 1, [pw, ph]).tolist()
+        torso = patch[:0, 0]
         if tx2 > tx1 and ty2 > ty1:
-            torso = np.zeros((ty2 - ty1, tx2 - tx1), np.uint8)
-            cv2.fillConvexPoly(torso, corners - [tx1, ty1], 1)
-            parts.append(patch[ty1:ty2, tx1:tx2][torso > 0])
-        else:
-            parts.append(patch[:0, 0])
+            mask = np.zeros((ty2 - ty1, tx2 - tx1), np.uint8)
+            cv2.fillConvexPoly(mask, corners - [tx1, ty1], 1)
+            torso = patch[ty1:ty2, tx1:tx2][mask > 0]
+        rows.append(i)
+        sizes.append((sum(len(piece) for piece in ring), len(torso)))
+        parts += [*ring, torso]
     if not rows:
         return out
     # one colour conversion for every player's pixels (per-pixel, so the same values as per patch)
     lab = _to_lab(np.concatenate(parts))
-    ends = np.cumsum([len(part) for part in parts])
-    for k, i in enumerate(rows):
-        ring = lab[ends[2 * k] - len(parts[2 * k]) : ends[2 * k]]
-        pixels = lab[ends[2 * k + 1] - len(parts[2 * k + 1]) : ends[2 * k + 1]]
+    start = 0
+    for i, (n_ring, n_torso) in zip(rows, sizes, strict=True):
+        ring = lab[start : start + n_ring]
+        pixels = lab[start + n_ring : start + n_ring + n_torso]
+        start += n_ring + n_torso
         grass = _median_rows(ring) if len(ring) >= 8 else None
         if grass is not None and len(pixels):
             pixels = pixels[np.linalg.norm(pixels - grass, axis=1) >= cfg.grass_delta_e]
