@@ -48,7 +48,7 @@ class TeamConfig:
 def _to_lab(rgb: np.ndarray) -> np.ndarray:
     """(..., 3) uint8 RGB → float32 CIELAB (L in 0..100, a/b about -128..127)."""
     arr = np.ascontiguousarray(rgb, np.uint8).reshape(-1, 1, 3)
-    lab = cv2.cvtColor(arr.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+    lab = cv2.cvtColor(np.divide(arr, np.float32(255.0), dtype=np.float32), cv2.COLOR_RGB2Lab)
     return lab.reshape(*rgb.shape[:-1], 3)
 
 
@@ -90,11 +90,12 @@ def _median_rows(values: np.ndarray) -> np.ndarray:
     """``np.median(values, axis=0)`` of (P, 3) float32 rows without its per-call overhead."""
     n = len(values)
     mid = n // 2
-    columns = np.ascontiguousarray(values.T)  # (3, P): each channel's values side by side
+    columns = values.T.copy()  # (3, P): each channel's values side by side, partitioned in place
     if n % 2:
-        return np.partition(columns, mid, axis=1)[:, mid]
-    part = np.partition(columns, (mid - 1, mid), axis=1)
-    return (part[:, mid - 1] + part[:, mid]) / 2
+        columns.partition(mid, axis=1)
+        return columns[:, mid]
+    columns.partition((mid - 1, mid), axis=1)
+    return (columns[:, mid - 1] + columns[:, mid]) / 2
 
 
 def jersey_colours(
