@@ -114,7 +114,7 @@ def jersey_colours(
     sizes: list[tuple[int, int]] = []  # per player: how many ring pixels, how many torso pixels
     parts: list[np.ndarray] = []  # per player: its ring's pieces, then its torso pixels ((P, 3) uint8 RGB)
     boxes = np.asarray(boxes_xyxy, np.float64).reshape(-1, 4)
-    for i, (box, quad) in enumerate(zip(boxes.tolist(), np.asarray(quads, np.float64), strict=True)):
+    for i, (box, quad) in enumerate(zip(boxes.tolist(), np.asarray(quads, np.float64).tolist(), strict=True)):
         x1, y1, x2, y2 = box
         bw, bh = max(x2 - x1, 1.0), max(y2 - y1, 1.0)
         # grass: a ring around the box
@@ -133,13 +133,17 @@ def jersey_colours(
         ring = [patch[:ry1], patch[ry2:], patch[ry1:ry2, :rx1], patch[ry1:ry2, rx2:]]
         ring = [piece.reshape(-1, 3) for piece in ring if piece.size]
         # the torso: rasterised in its own bounding rectangle only
-        corners = np.rint(quad - [ox1, oy1]).astype(np.int32)
-        tx1, ty1 = np.maximum(corners.min(axis=0), 0).tolist()
-        tx2, ty2 = np.minimum(corners.max(axis=0) + 1, [pw, ph]).tolist()
+        if all(math.isfinite(v) for corner in quad for v in corner):
+            corners = [(round(x - ox1), round(y - oy1)) for x, y in quad]  # as np.rint: halves to even
+            tx1, ty1 = max(0, min(c[0] for c in corners)), max(0, min(c[1] for c in corners))
+            tx2, ty2 = min(pw, max(c[0] for c in corners) + 1), min(ph, max(c[1] for c in corners) + 1)
+        else:  # no quadrilateral to speak of: rasterised over the whole patch as it always was
+            corners = np.rint(np.asarray(quad) - [ox1, oy1]).astype(np.int32).tolist()
+            tx1, ty1, tx2, ty2 = 0, 0, pw, ph
         torso = patch[:0, 0]
         if tx2 > tx1 and ty2 > ty1:
             mask = np.zeros((ty2 - ty1, tx2 - tx1), np.uint8)
-            cv2.fillConvexPoly(mask, corners - [tx1, ty1], 1)
+            cv2.fillConvexPoly(mask, np.array([(x - tx1, y - ty1) for x, y in corners], np.int32), 1)
             torso = patch[ty1:ty2, tx1:tx2][mask > 0]
         rows.append(i)
         sizes.append((sum(len(piece) for piece in ring), len(torso)))
