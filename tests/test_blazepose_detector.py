@@ -149,6 +149,28 @@ def test_render_letterboxes_with_black_and_scales_to_minus_one_one():
     assert np.allclose(out[1][:, 3:], 1.0)  # the white right half, upscaled (its left edge blends)
 
 
+def test_close_views_sampled_from_the_frame_match_a_resize_of_the_whole_frame():
+    # a view closer than half scale is sampled straight from the frame: it must show what the
+    # same view cut from the whole frame resized (the former way) shows, to a grey level or two
+    rng = np.random.default_rng(3)
+    image = cv2.GaussianBlur(rng.integers(0, 256, (180, 320, 3), np.uint8), (0, 0), 2.0)
+    views = [View(0, 40.3, 20.7, 150.0), View(0, -30.0, 100.0, 200.0), View(0, 250.0, -10.0, 90.0)]
+    out = np.empty((len(views), INPUT_PX, INPUT_PX, 3), np.float32)
+    render_views([image], views, out)
+    for view, got in zip(views, out, strict=True):
+        scale = INPUT_PX / view.side
+        whole = cv2.resize(image, (round(320 * scale), round(180 * scale)), interpolation=cv2.INTER_LINEAR)
+        want = np.full((INPUT_PX, INPUT_PX, 3), -1.0, np.float32)
+        u0, v0 = round(view.x0 * scale), round(view.y0 * scale)
+        x1, y1 = max(0, u0), max(0, v0)
+        x2, y2 = min(whole.shape[1], u0 + INPUT_PX), min(whole.shape[0], v0 + INPUT_PX)
+        want[y1 - v0:y2 - v0, x1 - u0:x2 - u0] = whole[y1:y2, x1:x2] * (2.0 / 255.0) - 1.0
+        inside = np.zeros((INPUT_PX, INPUT_PX), bool)
+        inside[y1 - v0:y2 - v0, x1 - u0:x2 - u0] = True
+        assert np.all(got[~inside] == -1.0)  # past the frame: black, as before
+        assert np.abs(got - want).max() * 127.5 <= 2.0 + 1e-3
+
+
 def test_cut_by_view_only_at_edges_inside_the_frame():
     view = View(0, 100, 0, 200)  # columns 100..300 of a 400 x 200 frame: edges at 100 and 300 are inside
     boxes = np.array([[150, 0, 250, 200], [100, 50, 150, 100], [250, 0, 300, 50]], np.float64)

@@ -394,3 +394,52 @@ def test_live_sources_hold_nothing_back():
     assert build_stage("soccer", config, live).cfg.causal
     assert build_stage("smooth", config, live).params.mode == "forward"
     assert not build_stage("soccer", config, StageContext("cpu", FPS)).cfg.causal
+
+
+def _jersey_colours_by_masks(image, boxes, quads, cfg):
+    """The straightforward form of ``jersey_colours``: ring and torso as masks over each patch."""
+    import cv2
+
+    from streamer.soccer.teams import _to_lab
+
+    h, w = image.shape[:2]
+    out = np.full((len(boxes), 3), np.nan, np.float32)
+    for i, ((x1, y1, x2, y2), quad) in enumerate(zip(boxes, quads, strict=True)):
+        bw, bh = max(x2 - x1, 1.0), max(y2 - y1, 1.0)
+        ox1, oy1 = int(max(0, x1 - 0.5 * bw)), int(max(0, y1 - 0.1 * bh))
+        ox2, oy2 = int(min(w, np.ceil(x2 + 0.5 * bw))), int(min(h, np.ceil(y2 + 0.1 * bh)))
+        if ox2 - ox1 < 2 or oy2 - oy1 < 2:
+            continue
+        patch = image[oy1:oy2, ox1:ox2]
+        inner = np.zeros(patch.shape[:2], bool)
+        inner[int(max(0, y1 - oy1)):int(np.ceil(y2 - oy1)), int(max(0, x1 - ox1)):int(np.ceil(x2 - ox1))] = True
+        torso = np.zeros(patch.shape[:2], np.uint8)
+        cv2.fillConvexPoly(torso, np.rint(quad - [ox1, oy1]).astype(np.int32), 1)
+        ring, pixels = _to_lab(patch[~inner]), _to_lab(patch[torso > 0])
+        if len(ring) >= 8 and len(pixels):
+            pixels = pixels[np.linalg.norm(pixels - np.median(ring, axis=0), axis=1) >= cfg.grass_delta_e]
+        if len(pixels) >= cfg.min_pixels:
+            out[i] = np.median(pixels, axis=0)
+    return out
+
+
+def test_jersey_colours_equal_the_mask_form_also_at_the_frame_edges():
+    from streamer.soccer.teams import jersey_colours
+
+    rng = np.random.default_rng(5)
+    image = rng.integers(0, 256, (120, 200, 3), np.uint8)
+    image[:, :, 1] = np.maximum(image[:, :, 1], 150)  # greenish noise
+    image[30:70, 40:60] = (200, 30, 30)  # a red shirt
+    boxes = np.array([[38.2, 20.5, 61.7, 90.1],  # inside
+                      [-5.0, 10.0, 12.3, 60.0],  # past the left edge
+                      [185.5, 80.2, 204.0, 125.0],  # past the bottom right corner
+                      [100.0, 50.0, 100.5, 50.5],  # a speck
+                      [60.0, 40.0, 90.0, 101.0]], np.float64)  # even pixel counts
+    cfg = TeamConfig()
+    quads = torso_quads(boxes, None, None, None, cfg.keypoint_min_conf)
+    quads[4] = [[62.5, 45.5], [80.5, 44.0], [79.0, 70.5], [63.5, 69.0]]  # keypoint-like, halves
+    quads[1] = [[-8.0, 15.0], [8.0, 15.0], [8.0, 40.0], [-8.0, 40.0]]  # reaching past the frame
+    got = jersey_colours(image, boxes, quads, cfg)
+    want = _jersey_colours_by_masks(image, boxes, quads, cfg)
+    assert np.isfinite(got[0]).all() and got[0, 1] > 40  # the red shirt: a > 40
+    np.testing.assert_array_equal(got, want)

@@ -266,29 +266,57 @@ def shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
 
 
+def _linear_view(image: np.ndarray, scale_xy: tuple[float, float], u0: int, v0: int, width: int,
+                 height: int) -> np.ndarray:
+    """The (height, width) window at (u0, v0) of ``cv2.resize(image, ..., INTER_LINEAR)`` with source
+    pixels per output pixel ``scale_xy``, sampled from the frame directly (no whole-frame resize).
+
+    The same sample points as the resize (pixel centres: x_src = (u + 0.5) · sx − 0.5), edges
+    replicated as the resize clamps them; OpenCV's warp quantises the weights a little more
+    coarsely, so a value may differ from the resize's by a grey level.
+    """
+    sx, sy = scale_xy
+    matrix = np.array([[sx, 0.0, (u0 + 0.5) * sx - 0.5], [0.0, sy, (v0 + 0.5) * sy - 0.5]])
+    return cv2.warpAffine(image, matrix, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
 def render_views(images: Sequence[np.ndarray], views: Sequence[View], out: np.ndarray) -> None:
     """Write each view as a 224² model input into ``out`` (B, 224, 224, 3) float32 in [-1, 1].
 
-    Each frame is resized once per view side (area interpolation when shrinking) and the
-    views of that side are cut from it; whatever lies past the frame is black (-1).
+    A view shrunk by half or more (the whole frame, the coarse tiles) is cut from the frame resized
+    once per view side (halved by pixel averaging, then linear; shared by the views of that side);
+    a closer view (a fine tile, a proposal square: a side under two model inputs) is sampled
+    straight from the frame at the same points a linear resize of the whole frame would use
+    (:func:`_linear_view`), so a view of a new side costs 224² pixels, not a whole resized frame.
+    Whatever lies past the frame is black (-1).
     """
     scaled: dict[tuple[int, float], np.ndarray] = {}
     for k, view in enumerate(views):
         image = images[view.image]
         h, w = image.shape[:2]
         scale = INPUT_PX / view.side
-        small = scaled.get((view.image, view.side))
-        if small is None:
-            size = (max(1, round(w * scale)), max(1, round(h * scale)))
-            small = scaled[view.image, view.side] = shrink(image, size)
-        sh, sw = small.shape[:2]
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        direct = not (w >= 2 * size[0] and h >= 2 * size[1])  # shrink() would be one linear resize
+        small = None
+        if direct:
+            sw, sh = size
+        else:
+            small = scaled.get((view.image, view.side))
+            if small is None:
+                small = scaled[view.image, view.side] = shrink(image, size)
+            sh, sw = small.shape[:2]
         u0, v0 = round(view.x0 * scale), round(view.y0 * scale)  # the view's corner in the resized frame
         x1, y1 = max(0, u0), max(0, v0)
         x2, y2 = min(sw, u0 + INPUT_PX), min(sh, v0 + INPUT_PX)
         target = out[k]
         target.fill(-1.0)
         if x2 > x1 and y2 > y1:
-            np.multiply(small[y1:y2, x1:x2], np.float32(2.0 / 255.0), out=target[y1 - v0:y2 - v0, x1 - u0:x2 - u0])
+            if small is None:
+                part = _linear_view(image, (w / sw, h / sh), x1, y1, x2 - x1, y2 - y1)
+            else:
+                part = small[y1:y2, x1:x2]
+            np.multiply(part, np.float32(2.0 / 255.0), out=target[y1 - v0:y2 - v0, x1 - u0:x2 - u0])
             target[y1 - v0:y2 - v0, x1 - u0:x2 - u0] -= 1.0
 
 

@@ -22,6 +22,7 @@ Shape legend: ``N`` players in a frame; ``T`` tracks seen so far; ``K`` keypoint
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -47,7 +48,7 @@ class TeamConfig:
 def _to_lab(rgb: np.ndarray) -> np.ndarray:
     """(..., 3) uint8 RGB → float32 CIELAB (L in 0..100, a/b about -128..127)."""
     arr = np.ascontiguousarray(rgb, np.uint8).reshape(-1, 1, 3)
-    lab = cv2.cvtColor(arr.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+    lab = cv2.cvtColor(np.divide(arr, np.float32(255.0), dtype=np.float32), cv2.COLOR_RGB2Lab)
     return lab.reshape(*rgb.shape[:-1], 3)
 
 
@@ -87,9 +88,14 @@ def torso_quads(
 
 def _median_rows(values: np.ndarray) -> np.ndarray:
     """``np.median(values, axis=0)`` of (P, 3) float32 rows without its per-call overhead."""
-    ordered = np.sort(values, axis=0)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+    n = len(values)
+    mid = n // 2
+    columns = values.T.copy()  # (3, P): each channel's values side by side, partitioned in place
+    if n % 2:
+        columns.partition(mid, axis=1)
+        return columns[:, mid]
+    columns.partition((mid - 1, mid), axis=1)
+    return (columns[:, mid - 1] + columns[:, mid]) / 2
 
 
 def jersey_colours(
@@ -105,32 +111,52 @@ def jersey_colours(
     h, w = image.shape[:2]
     out = np.full((len(boxes_xyxy), 3), np.nan, np.float32)
     rows: list[int] = []
-    parts: list[np.ndarray] = []  # per player: its ring pixels, then its torso pixels (uint8 RGB)
-    for i, (box, quad) in enumerate(zip(np.asarray(boxes_xyxy, np.float64), quads, strict=True)):
+    sizes: list[tuple[int, int]] = []  # per player: how many ring pixels, how many torso pixels
+    parts: list[np.ndarray] = []  # per player: its ring's pieces, then its torso pixels ((P, 3) uint8 RGB)
+    boxes = np.asarray(boxes_xyxy, np.float64).reshape(-1, 4)
+    for i, (box, quad) in enumerate(zip(boxes.tolist(), np.asarray(quads, np.float64).tolist(), strict=True)):
         x1, y1, x2, y2 = box
         bw, bh = max(x2 - x1, 1.0), max(y2 - y1, 1.0)
         # grass: a ring around the box
         ox1, oy1 = int(max(0, x1 - 0.5 * bw)), int(max(0, y1 - 0.1 * bh))
-        ox2, oy2 = int(min(w, np.ceil(x2 + 0.5 * bw))), int(min(h, np.ceil(y2 + 0.1 * bh)))
+        ox2, oy2 = int(min(w, math.ceil(x2 + 0.5 * bw))), int(min(h, math.ceil(y2 + 0.1 * bh)))
         if ox2 - ox1 < 2 or oy2 - oy1 < 2:
             continue
         patch = image[oy1:oy2, ox1:ox2]
-        inner = np.zeros(patch.shape[:2], bool)
-        inner[
-            int(max(0, y1 - oy1)) : int(np.ceil(y2 - oy1)), int(max(0, x1 - ox1)) : int(np.ceil(x2 - ox1))
-        ] = True
-        torso = np.zeros(patch.shape[:2], np.uint8)
-        cv2.fillConvexPoly(torso, np.rint(quad - [ox1, oy1]).astype(np.int32), 1)
+        ph, pw = oy2 - oy1, ox2 - ox1
+        # the ring: the patch less the box, as four bands (its pixels in another order than a
+        # mask would give; only their median is used)
+        ry1 = min(ph, int(max(0, y1 - oy1)))
+        ry2 = max(ry1, min(ph, math.ceil(y2 - oy1)))
+        rx1 = min(pw, int(max(0, x1 - ox1)))
+        rx2 = max(rx1, min(pw, math.ceil(x2 - ox1)))
+        ring = [patch[:ry1], patch[ry2:], patch[ry1:ry2, :rx1], patch[ry1:ry2, rx2:]]
+        ring = [piece.reshape(-1, 3) for piece in ring if piece.size]
+        # the torso: rasterised in its own bounding rectangle only
+        if all(math.isfinite(v) for corner in quad for v in corner):
+            corners = [(round(x - ox1), round(y - oy1)) for x, y in quad]  # as np.rint: halves to even
+            tx1, ty1 = max(0, min(c[0] for c in corners)), max(0, min(c[1] for c in corners))
+            tx2, ty2 = min(pw, max(c[0] for c in corners) + 1), min(ph, max(c[1] for c in corners) + 1)
+        else:  # no quadrilateral to speak of: rasterised over the whole patch as it always was
+            corners = np.rint(np.asarray(quad) - [ox1, oy1]).astype(np.int32).tolist()
+            tx1, ty1, tx2, ty2 = 0, 0, pw, ph
+        torso = patch[:0, 0]
+        if tx2 > tx1 and ty2 > ty1:
+            mask = np.zeros((ty2 - ty1, tx2 - tx1), np.uint8)
+            cv2.fillConvexPoly(mask, np.array([(x - tx1, y - ty1) for x, y in corners], np.int32), 1)
+            torso = patch[ty1:ty2, tx1:tx2][mask > 0]
         rows.append(i)
-        parts += [patch[~inner], patch[torso > 0]]
+        sizes.append((sum(len(piece) for piece in ring), len(torso)))
+        parts += [*ring, torso]
     if not rows:
         return out
     # one colour conversion for every player's pixels (per-pixel, so the same values as per patch)
     lab = _to_lab(np.concatenate(parts))
-    ends = np.cumsum([len(part) for part in parts])
-    for k, i in enumerate(rows):
-        ring = lab[ends[2 * k] - len(parts[2 * k]) : ends[2 * k]]
-        pixels = lab[ends[2 * k + 1] - len(parts[2 * k + 1]) : ends[2 * k + 1]]
+    start = 0
+    for i, (n_ring, n_torso) in zip(rows, sizes, strict=True):
+        ring = lab[start : start + n_ring]
+        pixels = lab[start + n_ring : start + n_ring + n_torso]
+        start += n_ring + n_torso
         grass = _median_rows(ring) if len(ring) >= 8 else None
         if grass is not None and len(pixels):
             pixels = pixels[np.linalg.norm(pixels - grass, axis=1) >= cfg.grass_delta_e]
