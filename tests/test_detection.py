@@ -61,6 +61,20 @@ def test_pitch_detector_finds_players_and_ignores_lines_ball_overlay():
     assert detector.prior.coef is not None and detector.prior.coef[0] > 0.05  # taller when lower
 
 
+def test_pitch_detector_drops_a_goalpost_and_keeps_the_players():
+    """A goalpost is a narrow white upright on the grass, as tall as a player where it
+    stands: it was boxed as one (its foot stands on the pitch, it is solid and upright)."""
+    rng = np.random.default_rng(3)
+    detector = PitchDetector()
+    post = np.array([[1100, 480, 1106, 535]], np.float32)
+    for k in range(6):
+        image, truth = broadcast_frame(rng, shift=5 * k)
+        cv2.rectangle(image, (1100, 480), (1105, 534), (240, 240, 240), -1)  # the post
+        found = detector(image)
+    assert not (iou(post, found.xyxy_px) > 0.3).any(), found.xyxy_px
+    assert (iou(truth, found.xyxy_px).max(axis=1) > 0.5).sum() >= 13
+
+
 def close_frame(seed: int = 0):
     """A medium-tight shot: grass with mowing stripes, the score overlay and two players far
     wider than the background window, one in white (the colour of the lines) standing on

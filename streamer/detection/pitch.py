@@ -298,7 +298,7 @@ class PitchDetector:
         foot_y = np.clip((boxes[:, 3] - 1).astype(int), 0, h - 1)
         on_pitch = self.inner_pitch[foot_y, foot_x] > 0
         boxes, fill = boxes[on_pitch], fill[on_pitch]
-        marking = _line_fragments(image, fg, boxes)
+        marking = _line_fragments(image, fg, boxes) | _posts(image, fg, boxes, self._player_px_by_row(h))
         boxes, fill = boxes[~marking], fill[~marking]
         if len(boxes) == 0:
             return Detections.empty()
@@ -508,6 +508,44 @@ def _line_fragments(image: np.ndarray, fg: np.ndarray, boxes: np.ndarray, white_
         wx1, wy1, wx2, wy2 = max(0, x1 - pad), max(0, y1 - pad), min(w_img, x2 + pad), min(h_img, y2 + pad)
         around = int((fg[wy1:wy2, wx1:wx2] > 0).sum()) - int(mask.sum())
         out[i] = around > attached_share * mask.sum()
+    return out
+
+
+def _post_whiteness(image: np.ndarray, fg: np.ndarray, box: np.ndarray, player_px: np.ndarray,
+                    band_frac: float = 0.1) -> tuple[float, float]:
+    """(share of the box's rows the blob's densest narrow column band covers, share of those rows
+    where the band is mostly line-white) for one box; see :func:`_posts`."""
+    x1, y1, x2, y2 = (int(v) for v in box)
+    mask = fg[y1:y2, x1:x2] > 0
+    if mask.size == 0 or not mask.any():
+        return 0.0, 0.0
+    band = max(3, int(round(band_frac * float(player_px[min(y2, len(player_px)) - 1]))))
+    band = min(band, x2 - x1)
+    counts = np.r_[0, np.cumsum(mask.sum(axis=0))]
+    j = int(np.argmax(counts[band:] - counts[:-band]))
+    sub = mask[:, j:j + band]
+    covered = sub.any(axis=1)
+    crop = np.ascontiguousarray(image[y1:y2, x1 + j:x1 + j + band])
+    hsv = cv2.cvtColor(crop, cv2.COLOR_RGB2HSV)
+    white = (hsv[..., 1] < 70) & (hsv[..., 2] > 150) & sub
+    white_rows = (white.sum(axis=1) >= 0.5 * sub.sum(axis=1)) & covered
+    return float(covered.mean()), float(white_rows.sum() / max(1, covered.sum()))
+
+
+def _posts(image: np.ndarray, fg: np.ndarray, boxes: np.ndarray, player_px: np.ndarray,
+           min_covered: float = 0.85, min_white_rows: float = 0.8) -> np.ndarray:
+    """(N,) bool: boxes that hold a goalpost (or another white pole) rather than a player.
+
+    ``player_px`` (H,): the expected player height per foot row. A post is a narrow white
+    upright: the blob's densest band of columns a tenth of a player wide runs down at least
+    ``min_covered`` of the box's rows and is mostly line-white (bright, unsaturated) on at
+    least ``min_white_rows`` of them. A player in an all-white kit is not: his hair, face,
+    arms, legs and boots are not white, on a third of his rows or more.
+    """
+    out = np.zeros(len(boxes), bool)
+    for i, box in enumerate(boxes):
+        covered, white_rows = _post_whiteness(image, fg, box, player_px)
+        out[i] = covered >= min_covered and white_rows >= min_white_rows
     return out
 
 
