@@ -298,7 +298,9 @@ class PitchDetector:
         foot_y = np.clip((boxes[:, 3] - 1).astype(int), 0, h - 1)
         on_pitch = self.inner_pitch[foot_y, foot_x] > 0
         boxes, fill = boxes[on_pitch], fill[on_pitch]
-        marking = _line_fragments(image, fg, boxes) | _posts(image, fg, boxes, self._player_px_by_row(h))
+        marking = _line_fragments(image, fg, boxes)
+        if self.prior.coef is not None:  # a post is told from a player by his expected size
+            marking |= _posts(image, fg, boxes, self._player_px_by_row(h))
         boxes, fill = boxes[~marking], fill[~marking]
         if len(boxes) == 0:
             return Detections.empty()
@@ -533,17 +535,22 @@ def _post_whiteness(image: np.ndarray, fg: np.ndarray, box: np.ndarray, player_p
 
 
 def _posts(image: np.ndarray, fg: np.ndarray, boxes: np.ndarray, player_px: np.ndarray,
-           min_covered: float = 0.85, min_white_rows: float = 0.8) -> np.ndarray:
+           min_covered: float = 0.85, min_white_rows: float = 0.8, min_player_px: float = 40.0) -> np.ndarray:
     """(N,) bool: boxes that hold a goalpost (or another white pole) rather than a player.
 
     ``player_px`` (H,): the expected player height per foot row. A post is a narrow white
     upright: the blob's densest band of columns a tenth of a player wide runs down at least
     ``min_covered`` of the box's rows and is mostly line-white (bright, unsaturated) on at
     least ``min_white_rows`` of them. A player in an all-white kit is not: his hair, face,
-    arms, legs and boots are not white, on a third of his rows or more.
+    arms, legs and boots are not white, on a third of his rows or more. Only where a player
+    is expected ``min_player_px`` tall or more: a post is ~0.07 of a player wide, and a
+    smaller player's band (3 px at least) is his whole body, his blurred limbs as pale as
+    his white kit (far players of a wide shot came out as posts).
     """
     out = np.zeros(len(boxes), bool)
     for i, box in enumerate(boxes):
+        if player_px[min(int(box[3]), len(player_px)) - 1] < min_player_px:
+            continue
         covered, white_rows = _post_whiteness(image, fg, box, player_px)
         out[i] = covered >= min_covered and white_rows >= min_white_rows
     return out
