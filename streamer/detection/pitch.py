@@ -27,7 +27,9 @@ Per frame:
    by robust regression of blob height on foot row; blobs too big for one player
    are split by kit colour (two teams), then at the valleys of their column or
    row profile; boxes shorter than the prior expects grow down (legs) and up
-   (head) over the foreground; blobs lying down (boards, shadows, lines) are dropped.
+   (head) over the foreground; blobs lying down (boards, shadows, lines), goalposts
+   (narrow white uprights) and, once the size prior is learnt, boxes under half the
+   expected height (a ball, a flag's foot, a fragment) are dropped.
 
 The size prior restarts at a camera cut: the detect stage's ``end_shot`` calls
 :meth:`PitchDetector.reset` (cuts come from :mod:`streamer.detection.shots`).
@@ -64,6 +66,7 @@ class PitchDetectorConfig:
     prior_forget: float = 0.98  # per-frame forgetting of the size prior (camera zooms)
     split_width_ratio: float = 0.75  # blob wider than this × height is tried for a split
     min_score: float = 0.2  # boxes scoring less are dropped (fragments: line bits, crowd, boards)
+    min_height_frac: float = 0.5  # boxes shorter than this × the learnt size prior's height are dropped
     verify_hog: bool = False  # multiply scores by the HOG people-detector score of each blob
 
 
@@ -323,6 +326,10 @@ class PitchDetector:
         self.prior.update(foot[learn], height[learn])
         # a blob lying down is a board, a line or a shadow: two players side by side were split
         keep = (score >= cfg.min_score) & (width <= 2.0 * height)
+        if expected is not None:
+            # under half a player where he stands: a ball, a corner flag's foot, a boot, a piece
+            # of a line or a post, or someone less than half in view; none is a person to find
+            keep &= height >= cfg.min_height_frac * expected
         return Detections(boxes[keep].astype(np.float32), score[keep])
 
     def _regrow_ends(self, boxes: np.ndarray, fg: np.ndarray, max_gap: int = 2) -> np.ndarray:
