@@ -284,7 +284,7 @@ class PitchDetector:
         cfg = self.config
         h = image.shape[0]
         unit = h / 720.0
-        _, fg, paint = self.masks(image)
+        pitch, fg, paint = self.masks(image)
         blobs, no_lines = self._remove_lines(fg, paint, h)
         stats, ids, labels, origin = _components(blobs)
         if len(stats) == 0:
@@ -328,8 +328,13 @@ class PitchDetector:
         keep = (score >= cfg.min_score) & (width <= 2.0 * height)
         if expected is not None:
             # under half a player where he stands: a ball, a corner flag's foot, a boot, a piece
-            # of a line or a post, or someone less than half in view; none is a person to find
-            keep &= height >= cfg.min_height_frac * expected
+            # of a line or a post, or someone less than half in view; none is a person to find.
+            # Not a box whose top is the pitch's edge: the legs of a player standing at the
+            # boards, his body above the grass (the auto detector looks for him round them)
+            top = np.maximum(boxes[:, 1].astype(int) - 3, 0)
+            at_edge = np.array([not pitch[t, int(x1):max(int(x1) + 1, int(x2))].all()
+                                for t, x1, x2 in zip(top, boxes[:, 0], boxes[:, 2], strict=True)], bool)
+            keep &= (height >= cfg.min_height_frac * expected) | at_edge
         return Detections(boxes[keep].astype(np.float32), score[keep])
 
     def _regrow_ends(self, boxes: np.ndarray, fg: np.ndarray, max_gap: int = 2) -> np.ndarray:
