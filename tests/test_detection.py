@@ -10,7 +10,7 @@ import pytest
 from streamer.boxes import iou
 from streamer.config import load_config
 from streamer.detection.hog import HogConfig, HogDetector, HogVerifier
-from streamer.detection.pitch import PitchDetector, _components
+from streamer.detection.pitch import PitchDetector, PitchDetectorConfig, _components
 from streamer.errors import ConfigError
 from streamer.records import Frame, Packet
 from streamer.stages import StageContext, build_stage
@@ -80,7 +80,7 @@ def test_pitch_detector_drops_boxes_under_half_a_player_once_the_size_prior_is_l
     is no person to find; before the prior is learnt nothing is dropped for its size."""
     rng = np.random.default_rng(3)
     stub = np.array([[1180, 520, 1188, 541]], np.float32)
-    detector = PitchDetector()
+    detector = PitchDetector(PitchDetectorConfig(min_height_frac=0.5))
     for k in range(6):
         image, truth = broadcast_frame(rng, shift=5 * k)
         cv2.rectangle(image, (1180, 520), (1187, 540), (30, 30, 30), -1)

@@ -66,7 +66,7 @@ class PitchDetectorConfig:
     prior_forget: float = 0.98  # per-frame forgetting of the size prior (camera zooms)
     split_width_ratio: float = 0.75  # blob wider than this × height is tried for a split
     min_score: float = 0.2  # boxes scoring less are dropped (fragments: line bits, crowd, boards)
-    min_height_frac: float = 0.5  # boxes shorter than this × the learnt size prior's height are dropped
+    min_height_frac: float = 0.0  # boxes shorter than this × the learnt size prior's height are dropped (0 = off)
     verify_hog: bool = False  # multiply scores by the HOG people-detector score of each blob
 
 
