@@ -10,7 +10,7 @@ import pytest
 from streamer.boxes import iou
 from streamer.config import load_config
 from streamer.detection.hog import HogConfig, HogDetector, HogVerifier
-from streamer.detection.pitch import PitchDetector, _components
+from streamer.detection.pitch import PitchDetector, PitchDetectorConfig, _components
 from streamer.errors import ConfigError
 from streamer.records import Frame, Packet
 from streamer.stages import StageContext, build_stage
@@ -59,6 +59,37 @@ def test_pitch_detector_finds_players_and_ignores_lines_ball_overlay():
     assert (overlap.max(axis=1) > 0.5).sum() >= 13  # almost every player found
     assert (overlap.max(axis=0) > 0.3).all(), "a confident box that is not a player"
     assert detector.prior.coef is not None and detector.prior.coef[0] > 0.05  # taller when lower
+
+
+def test_pitch_detector_drops_a_goalpost_and_keeps_the_players():
+    """A goalpost is a narrow white upright on the grass, as tall as a player where it
+    stands: it was boxed as one (its foot stands on the pitch, it is solid and upright)."""
+    rng = np.random.default_rng(3)
+    detector = PitchDetector()
+    post = np.array([[1100, 480, 1106, 535]], np.float32)
+    for k in range(6):
+        image, truth = broadcast_frame(rng, shift=5 * k)
+        cv2.rectangle(image, (1100, 480), (1105, 534), (240, 240, 240), -1)  # the post
+        found = detector(image)
+    assert not (iou(post, found.xyxy_px) > 0.3).any(), found.xyxy_px
+    assert (iou(truth, found.xyxy_px).max(axis=1) > 0.5).sum() >= 13
+
+
+def test_pitch_detector_drops_boxes_under_half_a_player_once_the_size_prior_is_learnt():
+    """A blob 20 px tall where players are ~50 px (a corner flag's foot, a boot, a kit bag)
+    is no person to find; before the prior is learnt nothing is dropped for its size."""
+    rng = np.random.default_rng(3)
+    stub = np.array([[1180, 520, 1188, 541]], np.float32)
+    detector = PitchDetector(PitchDetectorConfig(min_height_frac=0.5))
+    for k in range(6):
+        image, truth = broadcast_frame(rng, shift=5 * k)
+        cv2.rectangle(image, (1180, 520), (1187, 540), (30, 30, 30), -1)
+        found = detector(image)
+        if k == 0:
+            assert (iou(stub, found.xyxy_px) > 0.5).any(), "dropped before the prior is learnt"
+    assert detector.prior.coef is not None
+    assert not (iou(stub, found.xyxy_px) > 0.3).any(), found.xyxy_px
+    assert (iou(truth, found.xyxy_px).max(axis=1) > 0.5).sum() >= 13
 
 
 def close_frame(seed: int = 0):

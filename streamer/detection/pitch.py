@@ -27,7 +27,9 @@ Per frame:
    by robust regression of blob height on foot row; blobs too big for one player
    are split by kit colour (two teams), then at the valleys of their column or
    row profile; boxes shorter than the prior expects grow down (legs) and up
-   (head) over the foreground; blobs lying down (boards, shadows, lines) are dropped.
+   (head) over the foreground; blobs lying down (boards, shadows, lines), goalposts
+   (narrow white uprights) and, once the size prior is learnt, boxes under half the
+   expected height (a ball, a flag's foot, a fragment) are dropped.
 
 The size prior restarts at a camera cut: the detect stage's ``end_shot`` calls
 :meth:`PitchDetector.reset` (cuts come from :mod:`streamer.detection.shots`).
@@ -64,6 +66,7 @@ class PitchDetectorConfig:
     prior_forget: float = 0.98  # per-frame forgetting of the size prior (camera zooms)
     split_width_ratio: float = 0.75  # blob wider than this × height is tried for a split
     min_score: float = 0.2  # boxes scoring less are dropped (fragments: line bits, crowd, boards)
+    min_height_frac: float = 0.0  # boxes shorter than this × the learnt size prior's height are dropped (0 = off)
     verify_hog: bool = False  # multiply scores by the HOG people-detector score of each blob
 
 
@@ -281,7 +284,7 @@ class PitchDetector:
         cfg = self.config
         h = image.shape[0]
         unit = h / 720.0
-        _, fg, paint = self.masks(image)
+        pitch, fg, paint = self.masks(image)
         blobs, no_lines = self._remove_lines(fg, paint, h)
         stats, ids, labels, origin = _components(blobs)
         if len(stats) == 0:
@@ -299,6 +302,8 @@ class PitchDetector:
         on_pitch = self.inner_pitch[foot_y, foot_x] > 0
         boxes, fill = boxes[on_pitch], fill[on_pitch]
         marking = _line_fragments(image, fg, boxes)
+        if self.prior.coef is not None:  # a post is told from a player by his expected size
+            marking |= _posts(image, fg, boxes, self._player_px_by_row(h))
         boxes, fill = boxes[~marking], fill[~marking]
         if len(boxes) == 0:
             return Detections.empty()
@@ -321,6 +326,15 @@ class PitchDetector:
         self.prior.update(foot[learn], height[learn])
         # a blob lying down is a board, a line or a shadow: two players side by side were split
         keep = (score >= cfg.min_score) & (width <= 2.0 * height)
+        if expected is not None:
+            # under half a player where he stands: a ball, a corner flag's foot, a boot, a piece
+            # of a line or a post, or someone less than half in view; none is a person to find.
+            # Not a box whose top is the pitch's edge: the legs of a player standing at the
+            # boards, his body above the grass (the auto detector looks for him round them)
+            top = np.maximum(boxes[:, 1].astype(int) - 3, 0)
+            at_edge = np.array([not pitch[t, int(x1):max(int(x1) + 1, int(x2))].all()
+                                for t, x1, x2 in zip(top, boxes[:, 0], boxes[:, 2], strict=True)], bool)
+            keep &= (height >= cfg.min_height_frac * expected) | at_edge
         return Detections(boxes[keep].astype(np.float32), score[keep])
 
     def _regrow_ends(self, boxes: np.ndarray, fg: np.ndarray, max_gap: int = 2) -> np.ndarray:
@@ -508,6 +522,49 @@ def _line_fragments(image: np.ndarray, fg: np.ndarray, boxes: np.ndarray, white_
         wx1, wy1, wx2, wy2 = max(0, x1 - pad), max(0, y1 - pad), min(w_img, x2 + pad), min(h_img, y2 + pad)
         around = int((fg[wy1:wy2, wx1:wx2] > 0).sum()) - int(mask.sum())
         out[i] = around > attached_share * mask.sum()
+    return out
+
+
+def _post_whiteness(image: np.ndarray, fg: np.ndarray, box: np.ndarray, player_px: np.ndarray,
+                    band_frac: float = 0.1) -> tuple[float, float]:
+    """(share of the box's rows the blob's densest narrow column band covers, share of those rows
+    where the band is mostly line-white) for one box; see :func:`_posts`."""
+    x1, y1, x2, y2 = (int(v) for v in box)
+    mask = fg[y1:y2, x1:x2] > 0
+    if mask.size == 0 or not mask.any():
+        return 0.0, 0.0
+    band = max(3, int(round(band_frac * float(player_px[min(y2, len(player_px)) - 1]))))
+    band = min(band, x2 - x1)
+    counts = np.r_[0, np.cumsum(mask.sum(axis=0))]
+    j = int(np.argmax(counts[band:] - counts[:-band]))
+    sub = mask[:, j:j + band]
+    covered = sub.any(axis=1)
+    crop = np.ascontiguousarray(image[y1:y2, x1 + j:x1 + j + band])
+    hsv = cv2.cvtColor(crop, cv2.COLOR_RGB2HSV)
+    white = (hsv[..., 1] < 70) & (hsv[..., 2] > 150) & sub
+    white_rows = (white.sum(axis=1) >= 0.5 * sub.sum(axis=1)) & covered
+    return float(covered.mean()), float(white_rows.sum() / max(1, covered.sum()))
+
+
+def _posts(image: np.ndarray, fg: np.ndarray, boxes: np.ndarray, player_px: np.ndarray,
+           min_covered: float = 0.85, min_white_rows: float = 0.8, min_player_px: float = 40.0) -> np.ndarray:
+    """(N,) bool: boxes that hold a goalpost (or another white pole) rather than a player.
+
+    ``player_px`` (H,): the expected player height per foot row. A post is a narrow white
+    upright: the blob's densest band of columns a tenth of a player wide runs down at least
+    ``min_covered`` of the box's rows and is mostly line-white (bright, unsaturated) on at
+    least ``min_white_rows`` of them. A player in an all-white kit is not: his hair, face,
+    arms, legs and boots are not white, on a third of his rows or more. Only where a player
+    is expected ``min_player_px`` tall or more: a post is ~0.07 of a player wide, and a
+    smaller player's band (3 px at least) is his whole body, his blurred limbs as pale as
+    his white kit (far players of a wide shot came out as posts).
+    """
+    out = np.zeros(len(boxes), bool)
+    for i, box in enumerate(boxes):
+        if player_px[min(int(box[3]), len(player_px)) - 1] < min_player_px:
+            continue
+        covered, white_rows = _post_whiteness(image, fg, box, player_px)
+        out[i] = covered >= min_covered and white_rows >= min_white_rows
     return out
 
 
