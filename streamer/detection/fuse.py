@@ -48,7 +48,7 @@ class FuseConfig:
     propose_views: int = 2  # learned-detector views round the tallest unexplained pitch boxes per frame (0 = off)
     propose_side_px: float = 200.0  # their least side (px at 720 rows): people from ~0.4 × this are found
     propose_scale: float = 2.5  # their side, × the pitch box's height, if larger
-    propose_lost_frames: int = 15  # learned people too small for the fixed views, once lost, are looked for this long
+    propose_lost_frames: int = 5  # learned people too small for the fixed views, once lost, are looked for this long
 
 
 def too_small(pitch_xyxy: np.ndarray, learned_xyxy: np.ndarray, frame_height: int, frac: float) -> np.ndarray:
@@ -186,7 +186,8 @@ def hold_unseen(held: Held, found: Detections, looked_at: Sequence[View], max_ag
 def remember_lost(lost: Held, before: np.ndarray, now: np.ndarray, largest_px: float, max_age: int,
                   same_iou: float = 0.3) -> Held:
     """Learned people shorter than ``largest_px`` in the previous frame (``before``) and not in this
-    one (``now``: no box overlapping theirs ``same_iou`` or more), remembered for ``max_age`` frames
+    one (``now``: no box, learned or the pitch segmenter's, overlapping theirs ``same_iou`` or more),
+    remembered for ``max_age`` frames
     so that proposal squares keep looking where they were: a small person the fixed views cannot
     see, once the detector loses him (the ball flew past a goalkeeper's face), is found again only
     in a square round him, and nothing else may propose one (the pitch segmenter may miss him).
@@ -311,7 +312,9 @@ class AutoDetector:
                 # held two frames at most (longer, a moving player's stale box is a duplicate)
                 keep = (held.xyxy_px[:, 3] - held.xyxy_px[:, 1] >= big) | (held.age < 2)
                 self._held = Held(held.xyxy_px[keep], held.score[keep], held.age[keep])
-            self._lost = remember_lost(self._lost, self._last, found.xyxy_px, big, self.config.propose_lost_frames)
+            # a lost person the pitch segmenter boxes now is not lost to the fusion: no square for him
+            seen = np.concatenate([found.xyxy_px, boxes.xyxy_px])
+            self._lost = remember_lost(self._lost, self._last, seen, big, self.config.propose_lost_frames)
             self._last = found.xyxy_px
             out.append(fuse(boxes, found, image.shape[0], self.config))
         if ran:  # nobody found in idle_every frames in a row (a live run's windows are one frame:
