@@ -163,40 +163,65 @@ class RunResult:
     report: dict[str, Any] = field(default_factory=dict)
 
 
-class SinkWorker:
-    """Feeds finished packets to the sinks on a thread of its own."""
+class _QueueThread:
+    """A thread of its own fed through a bounded queue. Once :meth:`_stopped` (a failure), what
+    still comes in is drained and dropped, so the producer never blocks; :meth:`_join` waits
+    until everything queued before it has been handled. Subclasses set their own state before
+    calling ``__init__``, which starts the thread."""
 
     _END = object()
 
-    def __init__(self, sinks: list[Sink], maxsize: int = 2) -> None:
-        self.sinks = sinks
-        self.timers = {s.name: Timer() for s in sinks}
-        self.error: BaseException | None = None
-        self.failed_sink = ""  # the sink that raised ``error``
+    def __init__(self, name: str, maxsize: int) -> None:
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=maxsize)
-        self._thread = threading.Thread(target=self._loop, name="streamer-sinks", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
+
+    def _stopped(self) -> bool:
+        raise NotImplementedError
+
+    def _handle(self, item: Any) -> None:
+        raise NotImplementedError
 
     def _loop(self) -> None:
         while True:
             item = self._queue.get()
             if item is self._END:
                 return
-            if self.error is not None:
-                continue  # keep draining so the producer never blocks
-            for sink in self.sinks:
-                timer = self.timers[sink.name]
-                t0, c0 = time.perf_counter(), time.thread_time()
-                try:
-                    for packet in item:
-                        sink.write(packet)
-                except BaseException as exc:  # handed to the main thread
-                    self.error, self.failed_sink = exc, sink.name
-                    break
-                timer.seconds += time.perf_counter() - t0
-                timer.cpu_seconds += time.thread_time() - c0
-                timer.calls += 1
-                timer.frames += len(item)
+            if not self._stopped():
+                self._handle(item)
+
+    def _join(self) -> None:
+        self._queue.put(self._END)
+        self._thread.join()
+
+
+class SinkWorker(_QueueThread):
+    """Feeds finished packets to the sinks on a thread of its own."""
+
+    def __init__(self, sinks: list[Sink], maxsize: int = 2) -> None:
+        self.sinks = sinks
+        self.timers = {s.name: Timer() for s in sinks}
+        self.error: BaseException | None = None
+        self.failed_sink = ""  # the sink that raised ``error``
+        super().__init__("streamer-sinks", maxsize)
+
+    def _stopped(self) -> bool:
+        return self.error is not None
+
+    def _handle(self, item: list[Packet]) -> None:
+        for sink in self.sinks:
+            timer = self.timers[sink.name]
+            t0, c0 = time.perf_counter(), time.thread_time()
+            try:
+                for packet in item:
+                    sink.write(packet)
+            except BaseException as exc:  # handed to the main thread
+                self.error, self.failed_sink = exc, sink.name
+                break
+            timer.seconds += time.perf_counter() - t0
+            timer.cpu_seconds += time.thread_time() - c0
+            timer.calls += 1
+            timer.frames += len(item)
 
     def put(self, packets: list[Packet]) -> None:
         """Queue finished packets; :class:`Failure` once a sink has raised."""
@@ -207,8 +232,7 @@ class SinkWorker:
 
     def finish(self) -> None:
         """Wait until every queued packet is written; then close the sinks."""
-        self._queue.put(self._END)
-        self._thread.join()
+        self._join()
         for sink in self.sinks:
             try:
                 sink.close()
@@ -220,7 +244,7 @@ class SinkWorker:
 Window = tuple[list[Packet], bool, bool]  # packets, final (flush after), shot_end (end_shot after)
 
 
-class StageThread:
+class StageThread(_QueueThread):
     """A group of stages run in order on a thread of its own; windows come in through a queue
     of one and go on to ``deliver`` (the next group's :meth:`put`, or the sinks).
 
@@ -228,32 +252,25 @@ class StageThread:
     ``error``, and what still comes in is drained and dropped so no producer blocks.
     """
 
-    _END = object()
-
     def __init__(self, run: Callable[[list[Packet], bool, bool], list[Packet]],
                  deliver: Callable[[Window], None], name: str) -> None:
         self._run = run
         self._deliver = deliver
         self.error: Failure | None = None
         self.abort = False  # set on Ctrl-C: windows still queued are dropped
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=1)
-        self._thread = threading.Thread(target=self._loop, name=f"streamer-{name}", daemon=True)
-        self._thread.start()
+        super().__init__(f"streamer-{name}", 1)
 
-    def _loop(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is self._END:
-                return
-            if self.error is not None or self.abort:
-                continue
-            packets, final, shot_end = item
-            try:
-                self._deliver((self._run(packets, final, shot_end), final, shot_end))
-            except Failure as exc:
-                self.error = exc
-            except BaseException as exc:  # noqa: BLE001 - handed to the main thread
-                self.error = Failure("stage", "pipeline", exc)
+    def _stopped(self) -> bool:
+        return self.error is not None or self.abort
+
+    def _handle(self, item: Window) -> None:
+        packets, final, shot_end = item
+        try:
+            self._deliver((self._run(packets, final, shot_end), final, shot_end))
+        except Failure as exc:
+            self.error = exc
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            self.error = Failure("stage", "pipeline", exc)
 
     def put(self, window: Window) -> None:
         """Queue a window (blocks while the group is busy with the one before)."""
@@ -261,8 +278,7 @@ class StageThread:
 
     def finish(self) -> None:
         """Wait until every queued window has been through the group."""
-        self._queue.put(self._END)
-        self._thread.join()
+        self._join()
 
 
 def split_stages(stages: list[Stage], names: list[str], split: list[str]) -> list[list[Stage]]:
