@@ -80,7 +80,7 @@ def test_hidden_landmarks_outside_the_image_keep_their_own_confidence(body):
     xy[0, spec.keypoint_rows[ankle]] = (-50.0, 300.0)  # left of the image
     batch = fitter._gather(spec, [Keypoints(np.array([1]), xy, obs.conf, "blazepose33", obs.world_m)],
                            [truth.K], [0.0])
-    conf3d = fitter._world_conf(spec, batch)
+    conf3d = fitter._world_conf(spec, batch, fitter._turned_away(spec, batch))
     assert conf3d[0, knee] == pytest.approx(0.5 * batch.conf[0, spec.rows_of(*syn_torso())].mean(), rel=1e-5)
     assert conf3d[0, ankle] == pytest.approx(batch.conf_raw[0, ankle])
     assert batch.conf[0, knee] == 0.0  # the 2D term still ignores it
@@ -96,7 +96,7 @@ def test_low_confidence_on_the_near_side_is_not_treated_as_hidden(body):
     conf[0, spec.keypoint_rows[knee]] = 0.1  # a near knee the model doubts: wrong, not hidden
     batch = fitter._gather(spec, [Keypoints(np.array([1]), obs.xy_px, conf, "blazepose33", obs.world_m)],
                            [truth.K], [0.0])
-    assert fitter._world_conf(spec, batch)[0, knee] == pytest.approx(0.1)
+    assert fitter._world_conf(spec, batch, fitter._turned_away(spec, batch))[0, knee] == pytest.approx(0.1)
 
 
 def syn_torso() -> tuple[str, ...]:

@@ -192,14 +192,14 @@ class KeypointFitter:
                       cat(conf, (0, t_count)).astype(np.float32), batch_world,
                       cat(raw, (0, t_count)).astype(np.float32))
 
-    def _world_conf(self, spec: TargetSpec, batch: _Batch) -> np.ndarray:
+    def _world_conf(self, spec: TargetSpec, batch: _Batch, away: np.ndarray) -> np.ndarray:
         """(N, T) confidence of each metric 3D keypoint (zeros without them).
 
         A keypoint the model sees keeps its confidence. One it marks as hidden, on the side
         of the body turned away from the camera, inside the image, gets up to
         ``hidden_world_conf`` x the torso's confidence: hidden behind the body (the far leg of
         a side view) is not absent, and the model's 3D guess is the best evidence there is.
-        How far a side is turned away comes from the 3D hips (see :meth:`_turned_away`).
+        How far a side is turned away comes from the 3D hips (``away``: :meth:`_turned_away`).
         A low confidence on the near side, or outside the image, is a keypoint the model
         got wrong, not one it could not see: it keeps its own confidence.
         """
@@ -209,7 +209,7 @@ class KeypointFitter:
         floor = np.zeros(len(batch.conf), np.float32)
         if (torso >= 0).all():
             floor = self.settings.hidden_world_conf * batch.conf[:, torso].mean(1)
-        hidden = floor[:, None] * self._turned_away(spec, batch)
+        hidden = floor[:, None] * away
         return np.maximum(batch.conf_raw, hidden).astype(np.float32)
 
     def _turned_away(self, spec: TargetSpec, batch: _Batch) -> np.ndarray:
@@ -233,7 +233,7 @@ class KeypointFitter:
         inside = ((batch.xy_px >= 0) & (batch.xy_px <= size[:, None])).all(-1)
         return away * inside
 
-    def _image_weight(self, spec: TargetSpec, batch: _Batch) -> np.ndarray:
+    def _image_weight(self, spec: TargetSpec, batch: _Batch, away: np.ndarray) -> np.ndarray:
         """(N, T) weight of each keypoint in the 2D term: confidence x target weight.
 
         A keypoint below ``min_conf`` counts only where the model marks it hidden on the side
@@ -248,7 +248,7 @@ class KeypointFitter:
         torso = spec.rows_of(*TORSO)
         if weight > 0.0 and (torso >= 0).all():
             seen = (batch.conf[:, torso] > 0).any(1)[:, None]
-            hidden = weight * batch.conf_raw * self._turned_away(spec, batch) * seen
+            hidden = weight * batch.conf_raw * away * seen
             conf = np.where(conf > 0, conf, hidden)
         return conf * spec.weight
 
@@ -290,8 +290,9 @@ class KeypointFitter:
         batch = self._gather(spec, keypoints, cam_K, time_s)
         if len(batch.row) == 0:
             return [None] * len(keypoints)
-        conf3d = self._world_conf(spec, batch)
-        problem, tracks = self._problem(spec, skeleton, batch, conf3d)
+        away = self._turned_away(spec, batch)  # shared by the 3D and the 2D terms' hidden keypoints
+        conf3d = self._world_conf(spec, batch, away)
+        problem, tracks = self._problem(spec, skeleton, batch, conf3d, away)
         previous = torch.get_num_threads()
         if self.settings.threads > 0:
             torch.set_num_threads(self.settings.threads)
@@ -303,8 +304,8 @@ class KeypointFitter:
         self._remember(batch, tracks, result, ok)
         return self._split(spec, batch, result, ok, keypoints, cam_K, conf3d)
 
-    def _problem(self, spec: TargetSpec, skeleton: FitSkeleton, batch: _Batch, conf3d: np.ndarray
-                 ) -> tuple[FitProblem, np.ndarray]:
+    def _problem(self, spec: TargetSpec, skeleton: FitSkeleton, batch: _Batch, conf3d: np.ndarray,
+                 away: np.ndarray) -> tuple[FitProblem, np.ndarray]:
         n = len(batch.row)
         tracks, track_of = np.unique(batch.track_id, return_inverse=True)
         state = [self._state(int(t), float(batch.time_s[batch.track_id == t].min())) for t in tracks]
@@ -328,7 +329,7 @@ class KeypointFitter:
         go, pose = self._initial_rotations(spec, skeleton, batch, betas, world_cam, conf3d, warm)
         transl = self._initial_translation(spec, skeleton, batch, betas, go, pose, world_cam is not None,
                                            [w is not None for w in warm])
-        weight2d = self._image_weight(spec, batch)
+        weight2d = self._image_weight(spec, batch, away)
         if world_cam is not None:
             vec = bone_vectors(world_cam, spec.bone_coeff)
             length = np.linalg.norm(vec, axis=-1, keepdims=True)
