@@ -252,13 +252,11 @@ class Calibrator:
         x off; 1 when it cannot be told. Right fits on the shared clips stay within 1.8x (the
         focal length a homography implies is rough)."""
         cfg = self.cfg
-        if boxes_xyxy is None or len(boxes_xyxy) < cfg.min_players:
+        b = self._player_boxes(boxes_xyxy)
+        if b is None:
             return 1.0
-        b = np.asarray(boxes_xyxy, np.float64).reshape(-1, 4)
-        height = b[:, 3] - b[:, 1]
-        b = b[height <= cfg.max_box_height_ratio * np.median(height)]
         cal = with_camera(h, float("nan"), "auto", size)
-        if len(b) < cfg.min_players or cal.cam_K is None:
+        if cal.cam_K is None:
             return 1.0
         pose = camera_from_homography(np.linalg.inv(h), cal.cam_K)
         if pose is None:
@@ -276,15 +274,23 @@ class Calibrator:
         bad, ok = np.log(cfg.heights_bad_ratio), np.log(cfg.heights_ok_ratio)
         return float(np.clip((bad - off) / max(bad - ok, 1e-6), 0.0, 1.0))
 
+    def _player_boxes(self, boxes_xyxy: np.ndarray | None) -> np.ndarray | None:
+        """(K, 4) the boxes the players and heights checks judge: without those taller than
+        ``max_box_height_ratio`` x the median (a box around a goal or a board); None when fewer
+        than ``min_players`` are left (the checks cannot tell)."""
+        cfg = self.cfg
+        if boxes_xyxy is None or len(boxes_xyxy) < cfg.min_players:
+            return None
+        b = np.asarray(boxes_xyxy, np.float64).reshape(-1, 4)
+        height = b[:, 3] - b[:, 1]
+        b = b[height <= cfg.max_box_height_ratio * np.median(height)]
+        return b if len(b) >= cfg.min_players else None
+
     def _players_score(self, h: np.ndarray, boxes_xyxy: np.ndarray | None) -> float:
         """1 when enough player boxes stand on the pitch through ``h``, falling to 0 at half."""
         cfg = self.cfg
-        if boxes_xyxy is None or len(boxes_xyxy) < cfg.min_players:
-            return 1.0
-        b = np.asarray(boxes_xyxy, np.float64).reshape(-1, 4)
-        height = b[:, 3] - b[:, 1]
-        b = b[height <= cfg.max_box_height_ratio * np.median(height)]  # not a box around a goal or a board
-        if len(b) < cfg.min_players:
+        b = self._player_boxes(boxes_xyxy)
+        if b is None:
             return 1.0
         feet = np.column_stack([(b[:, 0] + b[:, 2]) / 2, b[:, 3]])
         with np.errstate(all="ignore"):
