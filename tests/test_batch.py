@@ -209,6 +209,15 @@ def test_deadline_bounds_a_blocking_call():
     time.sleep(0.3)  # the alarm was cancelled: nothing fires later
 
 
+def test_deadline_holds_when_the_block_swallows_the_alarm():
+    """Ray's start runs callbacks where an exception is only printed; a late start still fails."""
+    with pytest.raises(StreamerError, match="starting Ray took longer than 0.1 s"), deadline(0.1, "starting Ray"):
+        try:
+            time.sleep(1)
+        except BaseException:  # noqa: BLE001 - what a swallowing callback does
+            pass
+
+
 def test_cli_ray_address_error_is_one_line(clip, tmp_path):
     proc = run_cli("batch", str(clip.path), "-o", str(tmp_path / "o"), "--ray", f"127.0.0.1:{closed_port()}")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr

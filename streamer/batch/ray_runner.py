@@ -64,7 +64,11 @@ def ray_installed() -> bool:
 def deadline(seconds: float, what: str) -> Iterator[None]:
     """Raise :class:`StreamerError` if the block runs longer than ``seconds`` (main thread only)."""
 
+    fired = threading.Event()
+    message = f"{what} took longer than {seconds:g} s (batch.start_timeout_s)"
+
     def on_alarm(signum: int, frame: Any) -> None:
+        fired.set()
         raise _Timeout
 
     with handling(signal.SIGALRM, on_alarm) as installed:
@@ -75,9 +79,13 @@ def deadline(seconds: float, what: str) -> Iterator[None]:
         try:
             yield
         except _Timeout as exc:
-            raise StreamerError(f"{what} took longer than {seconds:g} s (batch.start_timeout_s)") from exc
+            raise StreamerError(message) from exc
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
+        # the handler can run where Python swallows what it raises (a __del__, a weakref or
+        # atexit callback inside ray.init): then the block finished late without our exception
+        if fired.is_set():
+            raise StreamerError(message)
 
 
 def check_reachable(address: str, timeout_s: float) -> None:
