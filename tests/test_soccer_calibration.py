@@ -423,3 +423,36 @@ def test_search_gives_no_fit_when_a_check_vetoes_the_lines_best_fit(pan, tilt, f
 
     assert right(line_search.search(lines, SAMPLES, FIT, accept=lambda h: True).image_to_pitch)
     assert line_search.search(lines, SAMPLES, FIT, accept=lambda h: not right(h)) is None
+
+
+def test_player_checks_see_the_players_among_many_fragments():
+    """The first frame of a shot can bring more fragments than players (the pitch segmenter's
+    size prior restarting: 27 of 49 boxes 4-45 px, players 68-213 px). The players and heights
+    checks must judge the players (a typical height from the upper quartile, fragments
+    dropped), not the fragments, or a right fit is refused."""
+    from streamer.soccer.homography import camera_from_homography
+
+    p2i = crop_h(camera_p2i(), (20.0, 10.0))
+    i2p = np.linalg.inv(p2i)
+    cal = Calibrator(CalibratorConfig())
+    k = intrinsics(700.0, (BIG_W / 2 - 20.0, BIG_H / 2 - 10.0))
+    rot, t = camera_from_homography(p2i, k)
+    rng = np.random.default_rng(1)
+    players = []
+    for x, y in zip(rng.uniform(-30, 30, 12), rng.uniform(-30, 20, 12), strict=True):
+        ends = [np.array([x, y, z]) @ rot.T + t for z in (0.0, 1.8)]
+        (u, v0), (_, v1) = [(k @ e)[:2] / (k @ e)[2] for e in ends]
+        height = v0 - v1
+        players.append([u - height / 5, v1, u + height / 5, v0])
+    players = np.array(players)
+    tall = np.median(players[:, 3] - players[:, 1])
+    fragments = np.array(
+        [[u, v, u + 2, v + s] for u, v, s in zip(rng.uniform(50, 650, 16), rng.uniform(0, 40, 16),
+                                                   rng.uniform(0.05, 0.3, 16) * tall, strict=True)]
+    )  # fmt: skip  # bits of the boards above the pitch: off the pitch through the right fit
+    boxes = np.vstack([players, fragments])
+    assert np.median(boxes[:, 3] - boxes[:, 1]) < tall / 2.5  # a median-based filter keeps fragments only
+    kept = cal._player_boxes(boxes)
+    assert kept is not None and len(kept) == len(players)
+    assert cal._players_score(i2p, boxes) == 1.0
+    assert cal._heights_score(i2p, boxes, (W, H)) == 1.0

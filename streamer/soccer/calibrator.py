@@ -74,7 +74,7 @@ from streamer.soccer.homography import (
     propagate,
     reprojection_rms_px,
 )
-from streamer.soccer.lines import LineImage, LineMaskConfig, line_image, shrink
+from streamer.soccer.lines import LineImage, LineMaskConfig, line_image, player_sized, shrink
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,15 +275,15 @@ class Calibrator:
         return float(np.clip((bad - off) / max(bad - ok, 1e-6), 0.0, 1.0))
 
     def _player_boxes(self, boxes_xyxy: np.ndarray | None) -> np.ndarray | None:
-        """(K, 4) the boxes the players and heights checks judge: without those taller than
-        ``max_box_height_ratio`` x the median (a box around a goal or a board); None when fewer
-        than ``min_players`` are left (the checks cannot tell)."""
+        """(K, 4) the boxes the players and heights checks judge: those within
+        ``max_box_height_ratio`` x a typical player's height either way (taller: a box around a
+        goal or a board; shorter: fragments; :func:`streamer.soccer.lines.player_sized`);
+        None when fewer than ``min_players`` are left (the checks cannot tell)."""
         cfg = self.cfg
         if boxes_xyxy is None or len(boxes_xyxy) < cfg.min_players:
             return None
         b = np.asarray(boxes_xyxy, np.float64).reshape(-1, 4)
-        height = b[:, 3] - b[:, 1]
-        b = b[height <= cfg.max_box_height_ratio * np.median(height)]
+        b = b[player_sized(b, cfg.max_box_height_ratio)]
         return b if len(b) >= cfg.min_players else None
 
     def _players_score(self, h: np.ndarray, boxes_xyxy: np.ndarray | None) -> float:
