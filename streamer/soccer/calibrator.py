@@ -28,8 +28,9 @@ one is ``"propagated"`` with error NaN (unknown).
   0.5 and ``min_streak`` 3 it is trusted from the second agreeing fit;
 * *age*: a calibration carried without a line fit loses trust over ``lost_after_s``;
 * *players*: with enough player boxes, the share of their ground points that land on the
-  pitch (grown by ``players_margin_m``): a fit that puts the players in the stands is
-  wrong however well its lines sit (score 0 at half of them off, 1 at ``min_players_on_pitch``);
+  pitch (grown by ``players_margin_m``, the run-off where people beside the pitch stand): a
+  fit that puts the players in the stands is wrong however well its lines sit (score 0 at
+  half of them off, 1 at ``min_players_on_pitch``);
 * *heights*: with enough boxes, their median height against a ``person_height_m`` person
   standing at their ground point, seen by the camera the homography implies (a turned fit gets
   the scale wrong; score 1 within ``heights_ok_ratio`` x, 0 at ``heights_bad_ratio`` x);
@@ -95,7 +96,7 @@ class CalibratorConfig:
     work_rows: int = 480
     min_confidence: float = 0.5
     min_streak: int = 3
-    players_margin_m: float = 5.0
+    players_margin_m: float = 10.0
     min_players_on_pitch: float = 0.8
     min_players: int = 4
     max_box_height_ratio: float = 2.5
