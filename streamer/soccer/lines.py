@@ -213,7 +213,9 @@ def _line_candidates(
     darkest = cv2.min(cv2.min(r, g), b)
     k = max(3, int(round(cfg.tophat_px * h / 720.0)) | 1)
     tophat = cv2.morphologyEx(darkest, cv2.MORPH_TOPHAT, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
-    mask = np.where((tophat >= cfg.min_contrast) & (pitch > 0), 255, 0).astype(np.uint8)
+    # 255 where tophat >= min_contrast (uint8: above ceil(min_contrast) - 1) and on the 0/255 pitch
+    bright = cv2.threshold(tophat, float(np.ceil(cfg.min_contrast)) - 1, 255, cv2.THRESH_BINARY)[1]
+    mask = cv2.bitwise_and(bright, pitch)
     if not mask.any():
         return mask, tophat, pitch
     # a painted line has grass on both sides; the edge of a board, a roof or a stand does not
