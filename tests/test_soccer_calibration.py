@@ -456,3 +456,23 @@ def test_player_checks_see_the_players_among_many_fragments():
     assert kept is not None and len(kept) == len(players)
     assert cal._players_score(i2p, boxes) == 1.0
     assert cal._heights_score(i2p, boxes, (W, H)) == 1.0
+
+
+def test_people_beside_the_pitch_do_not_make_a_right_fit_untrusted():
+    """Stewards, photographers and staff stand in the run-off, 5-6 m past the touchline on the
+    shared cuts clip, a third of the boxes there: the players check counts them as on the pitch
+    (players_margin_m, the run-off), while boxes in the stands still fail it."""
+    p2i = crop_h(camera_p2i(), (20.0, 10.0))
+    i2p = np.linalg.inv(p2i)
+    cal = Calibrator(CalibratorConfig())
+
+    def boxes_at(xy_m: np.ndarray) -> np.ndarray:
+        uv = apply_homography(p2i, xy_m)
+        return np.column_stack([uv[:, 0] - 4, uv[:, 1] - 20, uv[:, 0] + 4, uv[:, 1]])
+
+    rng = np.random.default_rng(2)
+    players = boxes_at(np.column_stack([rng.uniform(-30, 30, 12), rng.uniform(-30, 20, 12)]))
+    staff = boxes_at(np.column_stack([rng.uniform(-30, 30, 6), np.full(6, -pitch_model.HALF_WIDTH_M - 6.0)]))
+    assert cal._players_score(i2p, np.vstack([players, staff])) == 1.0
+    stands = boxes_at(np.column_stack([rng.uniform(-30, 30, 12), np.full(12, pitch_model.HALF_WIDTH_M + 25.0)]))
+    assert cal._players_score(i2p, np.vstack([players[:6], stands])) == 0.0
