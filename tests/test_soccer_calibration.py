@@ -476,3 +476,26 @@ def test_people_beside_the_pitch_do_not_make_a_right_fit_untrusted():
     assert cal._players_score(i2p, np.vstack([players, staff])) == 1.0
     stands = boxes_at(np.column_stack([rng.uniform(-30, 30, 12), np.full(12, pitch_model.HALF_WIDTH_M + 25.0)]))
     assert cal._players_score(i2p, np.vstack([players[:6], stands])) == 0.0
+
+
+def test_first_wide_frame_after_a_cut_passes_the_player_checks():
+    """Real boxes of the cuts clip's first wide frame (half of them segmenter fragments) through
+    the homography of that frame's labelled pitch points: a right fit, so the players and heights
+    checks must trust it (they scored 0.33 / 0.0 when fragments set the reference height)."""
+    import json
+    from pathlib import Path
+
+    from streamer.soccer.homography import fit_homography
+
+    data = Path(__file__).resolve().parent / "data"
+    boxes = np.array(json.loads((data / "detections" / "broadcast_cuts_pitchside_0208.json").read_text())["boxes"])
+    labels = json.loads((data / "pitch_points" / "broadcast_cuts_pitchside.json").read_text())
+    points = next(f for f in labels["frames"] if f["frame"] == 208)["points"]
+    known = pitch_model.landmarks()
+    h = fit_homography(np.array([[p["u"], p["v"]] for p in points]), np.array([known[p["name"]] for p in points]))
+    height = boxes[:, 3] - boxes[:, 1]
+    assert (height[height <= 2.5 * np.median(height)] >= 68).sum() < 10  # a median's filter keeps fragments
+    cal = Calibrator(CalibratorConfig())
+    assert len(cal._player_boxes(boxes)) >= 15
+    assert cal._players_score(h, boxes) == 1.0
+    assert cal._heights_score(h, boxes, (1920, 1080)) == 1.0
