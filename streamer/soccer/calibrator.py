@@ -167,10 +167,13 @@ class Calibrator:
         fit = line_fit.FitConfig(max_error_px=cfg.max_error_px, search_radius_px=cfg.search_radius_px)
         self._mask_cfg, self._fit_cfg = mask, fit
         self._samples = line_fit.ModelSamples.build(fit.sample_step_m) if cfg.auto else None
-        self._dense = [
+        dense = [
             m.points_m if len(m.points_m) > 2 else np.linspace(m.points_m[0], m.points_m[1], 40)
             for m in pitch_model.markings()
         ]
+        # every marking's dense points in one array, and which marking each belongs to
+        self._dense = np.concatenate(dense)
+        self._dense_marking = np.repeat(np.arange(len(dense)), [len(d) for d in dense])
         self.paint_share = float("nan")  # of the last step's calibration (see _paint_share)
         self._moved = False  # the last carry had the camera's motion
         self._since_fit = 0  # frames carried without a line fit since the last one (refit_every)
@@ -234,16 +237,18 @@ class Calibrator:
         p2i = np.linalg.inv(h)
         front = np.sign(p2i[2, 2]) or 1.0
         thick = max(1, int(round(2 * tol_px + 1)))
-        for pts_m in self._dense:
-            depth = pts_m @ p2i[2, :2] + p2i[2, 2]
-            with np.errstate(all="ignore"):
-                uv = apply_homography(p2i, pts_m)
-            ok = np.isfinite(uv).all(axis=1) & (depth * front > 0) & (np.abs(uv) < 4 * max(rows, cols)).all(axis=1)
-            for run in np.split(np.arange(len(uv)), np.flatnonzero(~ok)):
-                run = run[ok[run]]
-                if len(run) >= 2:
-                    pts = np.rint((uv[run] - 0.5) * 4).astype(np.int32)
-                    cv2.polylines(canvas, [pts], False, 255, thick, cv2.LINE_8, 2)
+        pts_m = self._dense
+        depth = pts_m @ p2i[2, :2] + p2i[2, 2]
+        with np.errstate(all="ignore"):
+            uv = apply_homography(p2i, pts_m)
+        ok = np.isfinite(uv).all(axis=1) & (depth * front > 0) & (np.abs(uv) < 4 * max(rows, cols)).all(axis=1)
+        # runs of drawable points along one marking: drawn as one polyline each
+        kept = np.flatnonzero(ok)
+        cut = (np.diff(kept) != 1) | (np.diff(self._dense_marking[kept]) != 0)
+        runs = [r for r in np.split(kept, np.flatnonzero(cut) + 1) if len(r) >= 2]
+        if runs:
+            polylines = [np.rint((uv[r] - 0.5) * 4).astype(np.int32) for r in runs]
+            cv2.polylines(canvas, polylines, False, 255, thick, cv2.LINE_8, 2)
         p = lines.points_px.astype(np.int64)
         return float(np.mean(canvas[p[:, 1], p[:, 0]] > 0))
 
