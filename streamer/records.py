@@ -292,6 +292,8 @@ FLAG_OFF_PITCH = 1 << 3  # ground point outside the pitch (+ off_pitch_margin_m)
 FLAG_GROUND_FROM_MESH = 1 << 4  # the ground point came from the body mesh (else the box)
 FLAG_BOX_SIZE = 1 << 5  # box far taller/shorter than its neighbours' (merged players, a fragment):
 # its bottom edge is no ground point, the position is left out of the speed
+FLAG_FEET_CUT = 1 << 6  # box reaches the frame's bottom edge: the feet may be below it, so it has
+# no ground point: no pitch position, speed or pitch-metre joint (streamer.soccer.ground.feet_cut)
 #: flag bit -> the name a CSV writes for it
 FLAG_NAMES: dict[int, str] = {
     FLAG_NO_CALIBRATION: "no_calibration",
@@ -300,6 +302,7 @@ FLAG_NAMES: dict[int, str] = {
     FLAG_OFF_PITCH: "off_pitch",
     FLAG_GROUND_FROM_MESH: "ground_from_mesh",
     FLAG_BOX_SIZE: "box_size",
+    FLAG_FEET_CUT: "feet_cut",
 }
 
 

@@ -103,7 +103,7 @@ def test_config_is_checked():
 
 def stage_packets(n: int = 30) -> list[Packet]:
     """Frames with a player on the pitch (id 1) and a steward 6 m past the near touchline (id 2)."""
-    image = np.zeros((800, 1200, 3), np.uint8)
+    image = np.zeros((900, 1200, 3), np.uint8)  # the steward stands at row 800: above the bottom edge
     boxes = np.array([box_at(-10.0, 0.0), box_at(5.0, NEAR - 6.0)], np.float32)
     tracks = Tracks(np.array([1, 2]), boxes, np.ones(2, np.float32))
     return [Packet(Frame(k, k, k * 0.04, image), tracks=tracks, camera_motion=np.eye(2, 3)) for k in range(n)]
@@ -151,3 +151,13 @@ def test_uncalibrated_frames_keep_everyone():
     out = stage.process(packets) + stage.flush()  # the manual frame (0) never comes: no calibration
     assert all(p.calibration is None for p in out)
     assert all(p.tracks.track_id.tolist() == [1, 2] for p in out)
+
+
+def test_a_box_cut_by_the_bottom_edge_is_no_evidence():
+    """A steward whose box runs off the bottom of the frame has no visible ground point: his
+    box's bottom (the frame's edge) says nothing of where he stands, so it does not count."""
+    stage = manual_stage(OutsiderConfig())
+    packets = [p.replace(frame=dataclasses.replace(p.frame, image=p.frame.image[:800])) for p in stage_packets()]
+    out = stage.process(packets) + stage.flush()
+    assert all(p.tracks.track_id.tolist() == [1, 2] for p in out)
+    assert stage.report()["outsiders"]["rows"] == 0

@@ -423,3 +423,79 @@ def test_search_gives_no_fit_when_a_check_vetoes_the_lines_best_fit(pan, tilt, f
 
     assert right(line_search.search(lines, SAMPLES, FIT, accept=lambda h: True).image_to_pitch)
     assert line_search.search(lines, SAMPLES, FIT, accept=lambda h: not right(h)) is None
+
+
+def test_player_checks_see_the_players_among_many_fragments():
+    """The first frame of a shot can bring more fragments than players (the pitch segmenter's
+    size prior restarting: 27 of 49 boxes 4-45 px, players 68-213 px). The players and heights
+    checks must judge the players (a typical height from the upper quartile, fragments
+    dropped), not the fragments, or a right fit is refused."""
+    from streamer.soccer.homography import camera_from_homography
+
+    p2i = crop_h(camera_p2i(), (20.0, 10.0))
+    i2p = np.linalg.inv(p2i)
+    cal = Calibrator(CalibratorConfig())
+    k = intrinsics(700.0, (BIG_W / 2 - 20.0, BIG_H / 2 - 10.0))
+    rot, t = camera_from_homography(p2i, k)
+    rng = np.random.default_rng(1)
+    players = []
+    for x, y in zip(rng.uniform(-30, 30, 12), rng.uniform(-30, 20, 12), strict=True):
+        ends = [np.array([x, y, z]) @ rot.T + t for z in (0.0, 1.8)]
+        (u, v0), (_, v1) = [(k @ e)[:2] / (k @ e)[2] for e in ends]
+        height = v0 - v1
+        players.append([u - height / 5, v1, u + height / 5, v0])
+    players = np.array(players)
+    tall = np.median(players[:, 3] - players[:, 1])
+    fragments = np.array(
+        [[u, v, u + 2, v + s] for u, v, s in zip(rng.uniform(50, 650, 16), rng.uniform(0, 40, 16),
+                                                   rng.uniform(0.05, 0.3, 16) * tall, strict=True)]
+    )  # fmt: skip  # bits of the boards above the pitch: off the pitch through the right fit
+    boxes = np.vstack([players, fragments])
+    assert np.median(boxes[:, 3] - boxes[:, 1]) < tall / 2.5  # a median-based filter keeps fragments only
+    kept = cal._player_boxes(boxes)
+    assert kept is not None and len(kept) == len(players)
+    assert cal._players_score(i2p, boxes) == 1.0
+    assert cal._heights_score(i2p, boxes, (W, H)) == 1.0
+
+
+def test_people_beside_the_pitch_do_not_make_a_right_fit_untrusted():
+    """Stewards, photographers and staff stand in the run-off, 5-6 m past the touchline on the
+    shared cuts clip, a third of the boxes there: the players check counts them as on the pitch
+    (players_margin_m, the run-off), while boxes in the stands still fail it."""
+    p2i = crop_h(camera_p2i(), (20.0, 10.0))
+    i2p = np.linalg.inv(p2i)
+    cal = Calibrator(CalibratorConfig())
+
+    def boxes_at(xy_m: np.ndarray) -> np.ndarray:
+        uv = apply_homography(p2i, xy_m)
+        return np.column_stack([uv[:, 0] - 4, uv[:, 1] - 20, uv[:, 0] + 4, uv[:, 1]])
+
+    rng = np.random.default_rng(2)
+    players = boxes_at(np.column_stack([rng.uniform(-30, 30, 12), rng.uniform(-30, 20, 12)]))
+    staff = boxes_at(np.column_stack([rng.uniform(-30, 30, 6), np.full(6, -pitch_model.HALF_WIDTH_M - 6.0)]))
+    assert cal._players_score(i2p, np.vstack([players, staff])) == 1.0
+    stands = boxes_at(np.column_stack([rng.uniform(-30, 30, 12), np.full(12, pitch_model.HALF_WIDTH_M + 25.0)]))
+    assert cal._players_score(i2p, np.vstack([players[:6], stands])) == 0.0
+
+
+def test_first_wide_frame_after_a_cut_passes_the_player_checks():
+    """Real boxes of the cuts clip's first wide frame (half of them segmenter fragments) through
+    the homography of that frame's labelled pitch points: a right fit, so the players and heights
+    checks must trust it (they scored 0.33 / 0.0 when fragments set the reference height)."""
+    import json
+    from pathlib import Path
+
+    from streamer.soccer.homography import fit_homography
+
+    data = Path(__file__).resolve().parent / "data"
+    boxes = np.array(json.loads((data / "detections" / "broadcast_cuts_pitchside_0208.json").read_text())["boxes"])
+    labels = json.loads((data / "pitch_points" / "broadcast_cuts_pitchside.json").read_text())
+    points = next(f for f in labels["frames"] if f["frame"] == 208)["points"]
+    known = pitch_model.landmarks()
+    h = fit_homography(np.array([[p["u"], p["v"]] for p in points]), np.array([known[p["name"]] for p in points]))
+    height = boxes[:, 3] - boxes[:, 1]
+    assert (height[height <= 2.5 * np.median(height)] >= 68).sum() < 10  # a median's filter keeps fragments
+    cal = Calibrator(CalibratorConfig())
+    assert len(cal._player_boxes(boxes)) >= 15
+    assert cal._players_score(h, boxes) == 1.0
+    assert cal._heights_score(h, boxes, (1920, 1080)) == 1.0

@@ -443,3 +443,25 @@ def test_jersey_colours_equal_the_mask_form_also_at_the_frame_edges():
     want = _jersey_colours_by_masks(image, boxes, quads, cfg)
     assert np.isfinite(got[0]).all() and got[0, 1] > 40  # the red shirt: a > 40
     np.testing.assert_array_equal(got, want)
+
+
+def test_a_box_cut_by_the_bottom_edge_gets_no_pitch_position(synth_clip):
+    """A person whose box reaches the frame's bottom edge may stand below it: no ground point,
+    so no pitch position (flag feet_cut), whatever the mesh says; the others keep theirs."""
+    from streamer.records import FLAG_FEET_CUT
+
+    packets = packets_from_truth(synth_clip)
+    rows = packets[0].frame.image.shape[0]
+
+    def cut(packet: Packet) -> Packet:
+        boxes = packet.tracks.xyxy_px.copy()
+        boxes[0, 3] = rows  # the first player now runs off the bottom of the frame
+        boxes[1, 3] = min(boxes[1, 3], rows - 4.0)  # ...the second ends just above it
+        return packet.replace(tracks=Tracks(packet.tracks.track_id, boxes, packet.tracks.score))
+
+    stage = build_stage("soccer", load_config(), StageContext("cpu", FPS))
+    out = run_stage(stage, [cut(p) for p in packets], window=8)
+    for p in out:
+        m = p.metrics
+        assert m.flags[0] & FLAG_FEET_CUT and np.isnan(m.pitch_xy_m[0]).all() and np.isnan(m.speed_mps[0])
+        assert not (m.flags[1:] & FLAG_FEET_CUT).any() and np.isfinite(m.pitch_xy_m[1:]).all()

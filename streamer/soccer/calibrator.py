@@ -28,8 +28,9 @@ one is ``"propagated"`` with error NaN (unknown).
   0.5 and ``min_streak`` 3 it is trusted from the second agreeing fit;
 * *age*: a calibration carried without a line fit loses trust over ``lost_after_s``;
 * *players*: with enough player boxes, the share of their ground points that land on the
-  pitch (grown by ``players_margin_m``): a fit that puts the players in the stands is
-  wrong however well its lines sit (score 0 at half of them off, 1 at ``min_players_on_pitch``);
+  pitch (grown by ``players_margin_m``, the run-off where people beside the pitch stand): a
+  fit that puts the players in the stands is wrong however well its lines sit (score 0 at
+  half of them off, 1 at ``min_players_on_pitch``);
 * *heights*: with enough boxes, their median height against a ``person_height_m`` person
   standing at their ground point, seen by the camera the homography implies (a turned fit gets
   the scale wrong; score 1 within ``heights_ok_ratio`` x, 0 at ``heights_bad_ratio`` x);
@@ -74,7 +75,7 @@ from streamer.soccer.homography import (
     propagate,
     reprojection_rms_px,
 )
-from streamer.soccer.lines import LineImage, LineMaskConfig, line_image, shrink
+from streamer.soccer.lines import LineImage, LineMaskConfig, line_image, player_sized, shrink
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +96,7 @@ class CalibratorConfig:
     work_rows: int = 480
     min_confidence: float = 0.5
     min_streak: int = 3
-    players_margin_m: float = 5.0
+    players_margin_m: float = 10.0
     min_players_on_pitch: float = 0.8
     min_players: int = 4
     max_box_height_ratio: float = 2.5
@@ -166,10 +167,13 @@ class Calibrator:
         fit = line_fit.FitConfig(max_error_px=cfg.max_error_px, search_radius_px=cfg.search_radius_px)
         self._mask_cfg, self._fit_cfg = mask, fit
         self._samples = line_fit.ModelSamples.build(fit.sample_step_m) if cfg.auto else None
-        self._dense = [
+        dense = [
             m.points_m if len(m.points_m) > 2 else np.linspace(m.points_m[0], m.points_m[1], 40)
             for m in pitch_model.markings()
         ]
+        # every marking's dense points in one array, and which marking each belongs to
+        self._dense = np.concatenate(dense)
+        self._dense_marking = np.repeat(np.arange(len(dense)), [len(d) for d in dense])
         self.paint_share = float("nan")  # of the last step's calibration (see _paint_share)
         self._moved = False  # the last carry had the camera's motion
         self._since_fit = 0  # frames carried without a line fit since the last one (refit_every)
@@ -233,16 +237,18 @@ class Calibrator:
         p2i = np.linalg.inv(h)
         front = np.sign(p2i[2, 2]) or 1.0
         thick = max(1, int(round(2 * tol_px + 1)))
-        for pts_m in self._dense:
-            depth = pts_m @ p2i[2, :2] + p2i[2, 2]
-            with np.errstate(all="ignore"):
-                uv = apply_homography(p2i, pts_m)
-            ok = np.isfinite(uv).all(axis=1) & (depth * front > 0) & (np.abs(uv) < 4 * max(rows, cols)).all(axis=1)
-            for run in np.split(np.arange(len(uv)), np.flatnonzero(~ok)):
-                run = run[ok[run]]
-                if len(run) >= 2:
-                    pts = np.rint((uv[run] - 0.5) * 4).astype(np.int32)
-                    cv2.polylines(canvas, [pts], False, 255, thick, cv2.LINE_8, 2)
+        pts_m = self._dense
+        depth = pts_m @ p2i[2, :2] + p2i[2, 2]
+        with np.errstate(all="ignore"):
+            uv = apply_homography(p2i, pts_m)
+        ok = np.isfinite(uv).all(axis=1) & (depth * front > 0) & (np.abs(uv) < 4 * max(rows, cols)).all(axis=1)
+        # runs of drawable points along one marking: drawn as one polyline each
+        kept = np.flatnonzero(ok)
+        cut = (np.diff(kept) != 1) | (np.diff(self._dense_marking[kept]) != 0)
+        runs = [r for r in np.split(kept, np.flatnonzero(cut) + 1) if len(r) >= 2]
+        if runs:
+            polylines = [np.rint((uv[r] - 0.5) * 4).astype(np.int32) for r in runs]
+            cv2.polylines(canvas, polylines, False, 255, thick, cv2.LINE_8, 2)
         p = lines.points_px.astype(np.int64)
         return float(np.mean(canvas[p[:, 1], p[:, 0]] > 0))
 
@@ -275,15 +281,15 @@ class Calibrator:
         return float(np.clip((bad - off) / max(bad - ok, 1e-6), 0.0, 1.0))
 
     def _player_boxes(self, boxes_xyxy: np.ndarray | None) -> np.ndarray | None:
-        """(K, 4) the boxes the players and heights checks judge: without those taller than
-        ``max_box_height_ratio`` x the median (a box around a goal or a board); None when fewer
-        than ``min_players`` are left (the checks cannot tell)."""
+        """(K, 4) the boxes the players and heights checks judge: those within
+        ``max_box_height_ratio`` x a typical player's height either way (taller: a box around a
+        goal or a board; shorter: fragments; :func:`streamer.soccer.lines.player_sized`);
+        None when fewer than ``min_players`` are left (the checks cannot tell)."""
         cfg = self.cfg
         if boxes_xyxy is None or len(boxes_xyxy) < cfg.min_players:
             return None
         b = np.asarray(boxes_xyxy, np.float64).reshape(-1, 4)
-        height = b[:, 3] - b[:, 1]
-        b = b[height <= cfg.max_box_height_ratio * np.median(height)]
+        b = b[player_sized(b, cfg.max_box_height_ratio)]
         return b if len(b) >= cfg.min_players else None
 
     def _players_score(self, h: np.ndarray, boxes_xyxy: np.ndarray | None) -> float:

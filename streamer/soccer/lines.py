@@ -35,7 +35,7 @@ class LineMaskConfig:
     grass_min_sat: int = 40
     pitch_grow_px: float = 8.0  # the pitch region is grown by this (touchlines lie on its edge)
     box_grow: float = 0.25  # player boxes are grown by this fraction before they are cut out
-    max_box_height_ratio: float = 2.5  # boxes taller than this x the median box are not players
+    max_box_height_ratio: float = 2.5  # boxes taller than this x a typical box are not players
     ring_px: float = 5.0  # a line pixel needs grass on a ring of this radius around it...
     ring_grass_frac: float = 0.5  # ...over at least this fraction (rejects board and roof edges)
 
@@ -116,6 +116,35 @@ class LineImage:
         return self._cache["tree"]
 
 
+#: the quantile of a frame's box heights taken as a player's typical height (:func:`typical_height`)
+TYPICAL_HEIGHT_QUANTILE = 0.75
+
+
+def typical_height(heights_px: np.ndarray) -> float:
+    """A typical player's height (px) among a frame's (N,) box heights (N >= 1).
+
+    Boxes err short far more than tall: fragments (a limb, a piece of a line or a board, the
+    segmenter's boxes on the first frames of a shot), people half hidden, cut by the frame
+    edge or crouching; a box too tall (a goal, two players merged) is rarer. So the median
+    is dragged down once fragments are half the boxes (the first wide frame after a cut: 27
+    of 49 boxes 4-45 px, players 68-213 px, median 45), where the upper quartile stays
+    on the players until three quarters of the boxes are fragments.
+    """
+    return float(np.quantile(np.asarray(heights_px, np.float64), TYPICAL_HEIGHT_QUANTILE))
+
+
+def player_sized(boxes_xyxy: np.ndarray, max_ratio: float) -> np.ndarray:
+    """(N,) bool: boxes of (N, 4) within ``max_ratio`` x of :func:`typical_height`, either way:
+    taller ones hold a goal, a board or merged players; shorter ones are fragments of a
+    person or of the paint, or people mostly hidden, whose bottom edge is no ground point."""
+    b = np.asarray(boxes_xyxy, np.float64).reshape(-1, 4)
+    if len(b) == 0:
+        return np.zeros(0, bool)
+    height = b[:, 3] - b[:, 1]
+    typical = typical_height(height)
+    return (height <= max_ratio * typical) & (height * max_ratio >= typical)
+
+
 def shrink(image: np.ndarray, size_wh: tuple[int, int]) -> np.ndarray:
     """``image`` scaled down to ``size_wh``: averaged over whole blocks of pixels first (cheap at
     an integer factor), the rest interpolated (OpenCV's area resampling at a non-integer
@@ -184,7 +213,9 @@ def _line_candidates(
     darkest = cv2.min(cv2.min(r, g), b)
     k = max(3, int(round(cfg.tophat_px * h / 720.0)) | 1)
     tophat = cv2.morphologyEx(darkest, cv2.MORPH_TOPHAT, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
-    mask = np.where((tophat >= cfg.min_contrast) & (pitch > 0), 255, 0).astype(np.uint8)
+    # 255 where tophat >= min_contrast (uint8: above ceil(min_contrast) - 1) and on the 0/255 pitch
+    bright = cv2.threshold(tophat, float(np.ceil(cfg.min_contrast)) - 1, 255, cv2.THRESH_BINARY)[1]
+    mask = cv2.bitwise_and(bright, pitch)
     if not mask.any():
         return mask, tophat, pitch
     # a painted line has grass on both sides; the edge of a board, a roof or a stand does not
@@ -199,7 +230,7 @@ def _line_candidates(
         # only player-sized boxes hide lines: a detector's box around a goal or a board would
         # wipe out the very lines the calibration needs
         height = b[:, 3] - b[:, 1]
-        b = b[height <= cfg.max_box_height_ratio * np.median(height)]
+        b = b[height <= cfg.max_box_height_ratio * typical_height(height)]
         gw, gh = cfg.box_grow * (b[:, 2] - b[:, 0]), cfg.box_grow * (b[:, 3] - b[:, 1])
         x1 = np.clip(b[:, 0] - gw / 2, 0, w).astype(int)
         x2 = np.clip(np.ceil(b[:, 2] + gw / 2), 0, w).astype(int)
@@ -220,23 +251,37 @@ def _ridges(response: np.ndarray, mask: np.ndarray) -> np.ndarray:
     tails beside a line, where noise makes small peaks). One pixel per row (or column) of a
     line, as a thinning gives, for a fraction of its cost.
     """
+    out = np.zeros(mask.shape, np.uint8)
+    ys, xs = _ridge_pixels(response, mask)
+    out[ys, xs] = 255
+    return out
+
+
+def _ridge_pixels(response: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns (row-major order) of :func:`_ridges`' crest pixels. The tests run only
+    at the mask's pixels (a few % of the frame), not over the whole image."""
+    ys, xs = np.nonzero(mask)
+    if len(ys) == 0:
+        return ys, xs
     r = cv2.GaussianBlur(response, (3, 3), 0).astype(np.int16)
-    p = cv2.copyMakeBorder(r, 1, 1, 1, 1, cv2.BORDER_REPLICATE)
-    across_row = (r >= p[1:-1, :-2]) & (r > p[1:-1, 2:])
-    across_col = (r >= p[:-2, 1:-1]) & (r > p[2:, 1:-1])
+    p = cv2.copyMakeBorder(r, 1, 1, 1, 1, cv2.BORDER_REPLICATE)  # p[y + 1, x + 1] = r[y, x]
+    centre = r[ys, xs]
+    across_row = (centre >= p[ys + 1, xs]) & (centre > p[ys + 1, xs + 2])
+    across_col = (centre >= p[ys, xs + 1]) & (centre > p[ys + 2, xs + 1])
     wide = cv2.GaussianBlur(response.astype(np.float32), (7, 7), 1.5)
-    curve_row = cv2.Sobel(wide, cv2.CV_32F, 2, 0, ksize=3)
-    curve_col = cv2.Sobel(wide, cv2.CV_32F, 0, 2, ksize=3)
+    curve_row = cv2.Sobel(wide, cv2.CV_32F, 2, 0, ksize=3)[ys, xs]
+    curve_col = cv2.Sobel(wide, cv2.CV_32F, 0, 2, ksize=3)[ys, xs]
     crest = np.where(curve_row <= curve_col, across_row, across_col)
     crest &= curve_row + curve_col < 0  # on the bright side of the line's flanks, not its tails
-    return np.where(crest & (mask > 0), 255, 0).astype(np.uint8)
+    return ys[crest], xs[crest]
 
 
 def line_image(image: np.ndarray, boxes_xyxy: np.ndarray | None, cfg: LineMaskConfig) -> LineImage:
     """The :class:`LineImage` of an RGB frame (``boxes_xyxy`` (N, 4) players to ignore)."""
     wide, tophat, pitch = _line_candidates(image, boxes_xyxy, cfg)
-    mask = _ridges(tophat, wide) if wide.any() else wide
-    ys, xs = np.nonzero(mask)
+    ys, xs = _ridge_pixels(tophat, wide)
+    mask = np.zeros(wide.shape, np.uint8)
+    mask[ys, xs] = 255
     points = np.column_stack([xs, ys]).astype(np.float64) + 0.5
     return LineImage(mask, pitch, points, np.full((len(points), 2), np.nan), wide)
 

@@ -33,6 +33,7 @@ import numpy as np
 
 from streamer.errors import ConfigError
 from streamer.soccer import pitch_model
+from streamer.soccer.ground import feet_cut
 from streamer.soccer.homography import apply_homography
 
 
@@ -76,8 +77,9 @@ class OutsiderJudge:
         self._samples: dict[int, deque[tuple[float, float]]] = {}
 
     def observe(self, time_s: float, track_id: np.ndarray, xyxy_px: np.ndarray,
-                image_to_pitch: np.ndarray | None) -> None:  # fmt: skip
-        """One frame: its tracks and, when its calibration passed the gate, their positions."""
+                image_to_pitch: np.ndarray | None, image_rows: int | None = None) -> None:  # fmt: skip
+        """One frame: its tracks and, when its calibration passed the gate, their positions
+        (with ``image_rows``, none for boxes cut by the frame's bottom edge: no ground point)."""
         if len(track_id) == 0:
             return
         beyond = np.full(len(track_id), np.nan)
@@ -85,6 +87,8 @@ class OutsiderJudge:
             with np.errstate(all="ignore"):
                 xy = apply_homography(image_to_pitch, foot_points_px(xyxy_px))
             ok = np.isfinite(xy).all(axis=1)
+            if image_rows is not None:
+                ok &= ~feet_cut(xyxy_px, image_rows)
             beyond[ok] = beyond_lines_m(xy[ok])
         for tid, b in zip(np.asarray(track_id).tolist(), beyond.tolist(), strict=True):
             self._samples.setdefault(int(tid), deque()).append((time_s, b))

@@ -149,7 +149,7 @@ class CalibrateStage:
             ids = tracks.track_id if tracks is not None else np.zeros(0, np.int64)
             boxes = tracks.xyxy_px if tracks is not None else np.zeros((0, 4))
             cal = p.calibration.image_to_pitch if p.calibration is not None else None
-            judge.observe(p.frame.time_s, ids, boxes, cal)
+            judge.observe(p.frame.time_s, ids, boxes, cal, p.frame.image.shape[0])
             self._judging.append(p)
         half = self.outsider_cfg.window_s / 2
         newest = self._judging[-1].frame.time_s if self._judging else 0.0

@@ -8,7 +8,8 @@ Reads ``packet.tracks`` (required), ``packet.calibration``, ``packet.keypoints``
 * ``team``: the track's vote so far (:mod:`streamer.soccer.teams`);
 * ``pitch_xy_m``: the ground point on the pitch: the grass under the mesh's pelvis when a
   mesh and a calibration exist, else the middle of the box's bottom edge
-  (:mod:`streamer.soccer.ground`);
+  (:mod:`streamer.soccer.ground`); NaN for a box reaching the frame's bottom edge (flag
+  ``feet_cut``: the feet may be below the frame, :func:`streamer.soccer.ground.feet_cut`);
 * ``speed_mps``: the smoothed speed (:mod:`streamer.soccer.kinematics`), NaN when unknown
   or implausible;
 * ``flags``: the bits below;
@@ -38,6 +39,7 @@ from streamer.pose.layouts import get_layout
 from streamer.records import (
     ANGLE_NAMES,
     FLAG_BOX_SIZE,
+    FLAG_FEET_CUT,
     FLAG_GROUND_FROM_MESH,
     FLAG_NO_CALIBRATION,
     FLAG_OFF_PITCH,
@@ -156,7 +158,10 @@ class SoccerStage:
         up = None if rot is None else rot[:, 2]  # the pitch's z axis in camera axes
         ground_px, from_mesh = ground.ground_points_px(tracks.xyxy_px, tracks.track_id, body, up)
         pitch_xy = ground.pitch_points(cal, ground_px)
+        cut = ground.feet_cut(tracks.xyxy_px, frame.image.shape[0])  # no visible ground point
+        pitch_xy[cut] = np.nan
         flags = np.where(from_mesh, FLAG_GROUND_FROM_MESH, 0).astype(np.int64)
+        flags |= np.where(cut, FLAG_FEET_CUT, 0)
         if cal is None:
             flags |= FLAG_NO_CALIBRATION
         on_pitch = pitch_model.inside_pitch(pitch_xy, self.cfg.off_pitch_margin_m)
