@@ -286,3 +286,21 @@ def test_a_followed_person_found_again_only_unsure_is_still_followed_frame_by_fr
     detector = bd.BlazePoseDetector(bd.BlazePoseDetectorConfig(), model)
     found = [detector.detect_batch([image])[0] for image in frames]
     assert [int(np.sum(d.xyxy_px[:, 3] - d.xyxy_px[:, 1] > 300)) for d in found] == [1] * 6
+
+
+def test_a_person_cut_at_the_chest_stays_followed(shared_data, model):
+    """indoor_person_squat, frames 300-315: the top edge cuts him at the chest, the detector finds him
+    only now and then (mostly unsure, 0.5-0.7) and the landmark model's pose flag drops to ~0 on
+    frames in a row while its landmarks stay on his body. An unsure detection on a followed person
+    keeps him followed (hysteresis), and a frame whose flag dips does not end the chain."""
+    from streamer.config import load_config
+    from streamer.io.source import open_source
+
+    source_cfg = {**load_config()["source"], "start_s": 296 / 30.0, "max_frames": 20}
+    with open_source(str(shared_data / "clips" / "indoor_person_squat.mp4"), source_cfg) as source:
+        frames = [frame.image for frame in source]
+    detector = bd.BlazePoseDetector(bd.BlazePoseDetectorConfig(), model)
+    found = [detector.detect_batch([image])[0] for image in frames]
+    # him: reaching the top edge, over 300 px tall
+    him = [int(np.sum((d.xyxy_px[:, 1] < 30) & (d.xyxy_px[:, 3] - d.xyxy_px[:, 1] > 300))) for d in found]
+    assert him[4:] == [1] * 16, him  # frames 300-315
