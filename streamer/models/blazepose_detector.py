@@ -545,10 +545,12 @@ class BlazePoseDetector:
 
         ``doubted`` (per image, (D, 4) boxes): unsure detections the landmark check turned down
         (:meth:`_refine`). One overlapping a followed person (IoU >= 0.3 with his box of the
-        previous frame or his landmark box now) keeps him followed whatever the pose flag
-        (hysteresis: the detector still sees someone there, and a sure find started the chain):
-        the flag of a person cut at the chest by the frame's top edge drops to ~0 for frames in a
-        row while his landmarks stay on his body.
+        previous frame or his landmark box now) keeps him followed and shown whatever the pose
+        flag (hysteresis: the detector still sees someone there, and a sure find started the
+        chain): the flag of a person cut at the chest by the frame's top edge drops to ~0 for
+        frames in a row while his landmarks stay on his body. For the same reason a followed
+        person whose landmark box passes the frame's edge stays followed, not shown, while his
+        flag is low.
         """
         cfg = self.config
         if cfg.follow_frames <= 0 or cfg.refine_people <= 0:
@@ -578,10 +580,12 @@ class BlazePoseDetector:
                     now = np.clip(boxes, 0, [w, h, w, h])
                     near = np.maximum(box_iou(before, doubted[k]), box_iou(now, doubted[k])).max(axis=1)
                     good |= near >= 0.3
+                # one cut by the frame's edge whose flag dips is still followed (not shown) until
+                # follow_frames: the flag of a person cut at the chest comes and goes from frame to
+                # frame (his crop is partly black), while his landmarks stay on his body
+                cut = (boxes[:, 0] < 0) | (boxes[:, 1] < 0) | (boxes[:, 2] > w) | (boxes[:, 3] > h)
                 boxes = np.clip(boxes, 0, [w, h, w, h])
-                # one whose flag dips is still followed (not shown) until follow_frames: the flag of a
-                # person cut at the chest comes and goes from frame to frame
-                followed += [(boxes[i], nxt[i], lost[i][2] + 1) for i in range(len(lost))]
+                followed += [(boxes[i], nxt[i], lost[i][2] + 1) for i in range(len(lost)) if good[i] or cut[i]]
                 good = np.flatnonzero(good)
                 if len(good):
                     boxes = boxes[good]
