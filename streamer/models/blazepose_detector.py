@@ -544,8 +544,9 @@ class BlazePoseDetector:
         crop. The tallest ``refine_people`` sure detections of each frame are the ones followed.
 
         ``doubted`` (per image, (D, 4) boxes): unsure detections the landmark check turned down
-        (:meth:`_refine`). One overlapping a followed person (IoU >= 0.3 with his box of the
-        previous frame or his landmark box now) keeps him followed and shown whatever the pose
+        (:meth:`_refine`). One on a followed person (IoU >= 0.5 with his box of the previous
+        frame or his landmark box now, as :meth:`_refine` tells the same spot from frame to frame;
+        0.3 let a close-up's half-hidden player be shown) keeps him followed and shown whatever the pose
         flag (hysteresis: the detector still sees someone there, and a sure find started the
         chain): the flag of a person cut at the chest by the frame's top edge drops to ~0 for
         frames in a row while his landmarks stay on his body. For the same reason a followed
@@ -579,7 +580,7 @@ class BlazePoseDetector:
                     before = np.stack([f[0] for f in lost])
                     now = np.clip(boxes, 0, [w, h, w, h])
                     near = np.maximum(box_iou(before, doubted[k]), box_iou(now, doubted[k])).max(axis=1)
-                    good |= near >= 0.3
+                    good |= near >= 0.5
                 # one cut by the frame's edge whose flag dips is still followed (not shown) until
                 # follow_frames: the flag of a person cut at the chest comes and goes from frame to
                 # frame (his crop is partly black), while his landmarks stay on his body
