@@ -286,3 +286,54 @@ def test_a_followed_person_found_again_only_unsure_is_still_followed_frame_by_fr
     detector = bd.BlazePoseDetector(bd.BlazePoseDetectorConfig(), model)
     found = [detector.detect_batch([image])[0] for image in frames]
     assert [int(np.sum(d.xyxy_px[:, 3] - d.xyxy_px[:, 1] > 300)) for d in found] == [1] * 6
+
+
+def test_a_person_cut_at_the_chest_stays_followed(shared_data, model):
+    """indoor_person_squat, frames 300-315: the top edge cuts him at the chest, the detector finds him
+    only now and then (mostly unsure, 0.5-0.7) and the landmark model's pose flag drops to ~0 on
+    frames in a row while its landmarks stay on his body. An unsure detection on a followed person
+    keeps him followed (hysteresis), and a frame whose flag dips does not end the chain."""
+    from streamer.config import load_config
+    from streamer.io.source import open_source
+
+    source_cfg = {**load_config()["source"], "start_s": 296 / 30.0, "max_frames": 20}
+    with open_source(str(shared_data / "clips" / "indoor_person_squat.mp4"), source_cfg) as source:
+        frames = [frame.image for frame in source]
+    detector = bd.BlazePoseDetector(bd.BlazePoseDetectorConfig(), model)
+    found = [detector.detect_batch([image])[0] for image in frames]
+    # him: reaching the top edge, over 300 px tall
+    him = [int(np.sum((d.xyxy_px[:, 1] < 30) & (d.xyxy_px[:, 3] - d.xyxy_px[:, 1] > 300))) for d in found]
+    assert him[4:] == [1] * 16, him  # frames 300-315
+
+
+def _followed_detector(hip_y: float) -> bd.BlazePoseDetector:
+    """A detector following one person (hips at (200, hip_y), 100 px to his scale point) whose next
+    landmark crop gives pose flag 0.1: landmark box 125 px square round the hips."""
+    detector = bd.BlazePoseDetector(bd.BlazePoseDetectorConfig(refine_margin=(0.0, 0.0, 0.0)), model=object())
+    detector._landmarker = FakeLandmarker([0.1])
+    kp = np.zeros((4, 2))
+    kp[0], kp[1] = [200, hip_y], [200, hip_y - 100]
+    detector._followed = [(np.array([140, hip_y - 60, 260, hip_y + 60]), kp, 0)]
+    detector._follow_shape = (400, 400)
+    return detector
+
+
+def test_an_unsure_detection_on_a_followed_person_keeps_him_through_a_low_pose_flag():
+    nobody = (np.zeros((0, 4)), np.zeros((0, 4, 2)), np.zeros(0))
+    image = [np.zeros((400, 400, 3), np.uint8)]
+    detector = _followed_detector(200.0)
+    (out,) = detector._follow(image, [nobody], {0}, [np.array([[135.0, 135.0, 265.0, 265.0]])])
+    np.testing.assert_allclose(out[0], [[137.5, 137.5, 262.5, 262.5]])
+    assert out[2][0] == detector.config.min_score
+    # an unsure detection elsewhere (IoU < 0.5) does not: in full view he is no longer followed
+    detector = _followed_detector(200.0)
+    (out,) = detector._follow(image, [nobody], {0}, [np.array([[200.0, 135.0, 330.0, 265.0]])])
+    assert len(out[0]) == 0 and detector._followed == []
+
+
+def test_a_followed_person_past_the_frame_edge_stays_followed_unshown_through_a_low_pose_flag():
+    nobody = (np.zeros((0, 4)), np.zeros((0, 4, 2)), np.zeros(0))
+    detector = _followed_detector(50.0)  # landmark box from y = -12.5: cut by the top edge
+    (out,) = detector._follow([np.zeros((400, 400, 3), np.uint8)], [nobody], {0}, [np.zeros((0, 4))])
+    assert len(out[0]) == 0
+    assert len(detector._followed) == 1 and detector._followed[0][2] == 1

@@ -528,17 +528,30 @@ class BlazePoseDetector:
             keep = merge_views(xyxy[ok], score[ok], cfg.merge_iou)
             merged.append((xyxy[ok][keep], kp_px[ok][keep], score[ok][keep]))
         looked = {v.image for v in views}
+        doubted: list[np.ndarray] = []
+        kept = self._refine(images, merged, doubted)
         return [Detections(xyxy.astype(np.float32), score.astype(np.float32))
-                for xyxy, _, score in self._follow(images, self._refine(images, merged), looked)]
+                for xyxy, _, score in self._follow(images, kept, looked, doubted)]
 
     def _follow(self, images: Sequence[np.ndarray], found: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
-                looked: set[int]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+                looked: set[int], doubted: Sequence[np.ndarray] = ()
+                ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Keep people the detector loses (a face turned away or cut by the frame's top edge: the
         detector keys on the face) for up to ``follow_frames`` frames, as MediaPipe's pose tracking
         does: the landmark model looks where they were in the previous frame looked at (its crop
         from their keypoints there), and while its pose flag reaches ``follow_flag`` they are kept
         with their landmark box and score ``min_score``, its auxiliary points placing the next
         crop. The tallest ``refine_people`` sure detections of each frame are the ones followed.
+
+        ``doubted`` (per image, (D, 4) boxes): unsure detections the landmark check turned down
+        (:meth:`_refine`). One on a followed person (IoU >= 0.5 with his box of the previous
+        frame or his landmark box now, as :meth:`_refine` tells the same spot from frame to frame;
+        0.3 let a close-up's half-hidden player be shown) keeps him followed and shown whatever the pose
+        flag (hysteresis: the detector still sees someone there, and a sure find started the
+        chain): the flag of a person cut at the chest by the frame's top edge drops to ~0 for
+        frames in a row while his landmarks stay on his body. For the same reason a followed
+        person whose landmark box passes the frame's edge stays followed, not shown, while his
+        flag is low.
         """
         cfg = self.config
         if cfg.follow_frames <= 0 or cfg.refine_people <= 0:
@@ -562,20 +575,31 @@ class BlazePoseDetector:
                     self._landmarker = self._new_landmarker()
                 boxes, flag, nxt = landmark_boxes(self._landmarker, images, np.full(len(lost), k),
                                                   np.stack([f[1] for f in lost]), cfg.refine_margin)
-                good = np.flatnonzero(flag >= cfg.follow_flag)
+                good = flag >= cfg.follow_flag
+                if k < len(doubted) and len(doubted[k]):
+                    before = np.stack([f[0] for f in lost])
+                    now = np.clip(boxes, 0, [w, h, w, h])
+                    near = np.maximum(box_iou(before, doubted[k]), box_iou(now, doubted[k])).max(axis=1)
+                    good |= near >= 0.5
+                # one cut by the frame's edge whose flag dips is still followed (not shown) until
+                # follow_frames: the flag of a person cut at the chest comes and goes from frame to
+                # frame (his crop is partly black), while his landmarks stay on his body
+                cut = (boxes[:, 0] < 0) | (boxes[:, 1] < 0) | (boxes[:, 2] > w) | (boxes[:, 3] > h)
+                boxes = np.clip(boxes, 0, [w, h, w, h])
+                followed += [(boxes[i], nxt[i], lost[i][2] + 1) for i in range(len(lost)) if good[i] or cut[i]]
+                good = np.flatnonzero(good)
                 if len(good):
-                    boxes = np.clip(boxes[good], 0, [w, h, w, h])
+                    boxes = boxes[good]
                     # ...and his unsure box gives way to the followed one
                     mine = (box_iou(xyxy, boxes).max(axis=1) >= 0.3) & (score < cfg.min_score) if len(xyxy) \
                         else np.zeros(0, bool)
                     out[k] = (np.concatenate([xyxy[~mine], boxes]), np.concatenate([kp[~mine], nxt[good]]),
                               np.concatenate([score[~mine], np.full(len(good), cfg.min_score)]))
-                    followed += [(boxes[j], nxt[i], lost[i][2] + 1) for j, i in enumerate(good)]
             self._followed = followed
         return out
 
-    def _refine(self, images: Sequence[np.ndarray], merged: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
-                ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    def _refine(self, images: Sequence[np.ndarray], merged: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+                doubted: list[np.ndarray] | None = None) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Landmark boxes for the tallest ``refine_people`` sure detections of each image; unsure ones
         (``check_score`` <= score < ``min_score``, the best ``refine_people`` of them) kept only where
         the landmark model's pose flag reaches ``check_flag``, with their landmark box.
@@ -583,6 +607,8 @@ class BlazePoseDetector:
         The images are taken as consecutive frames: an unsure detection overlapping (IoU >= 0.5) one
         of the previous image shares its verdict, and its box moves and scales with its keypoint box,
         so a doubtful spot that stays put (a crowd, a board) is checked once per window, not per frame.
+        The unsure detections turned down are appended to ``doubted`` (one (D, 4) array per image)
+        if given (see :meth:`_follow`).
         """
         cfg = self.config
         which: list[tuple[int, int, bool]] = []  # image, row, unsure: the crops to run
@@ -604,7 +630,7 @@ class BlazePoseDetector:
             previous = doubt
         keep = [score >= cfg.min_score for _, _, score in merged]
         if not which:
-            return [(xyxy[ok], kp[ok], score[ok]) for (xyxy, kp, score), ok in zip(merged, keep, strict=True)]
+            return self._kept(merged, keep, doubted)
         if self._landmarker is None:
             self._landmarker = self._new_landmarker()
         kp_px = np.stack([merged[k][1][i] for k, i, _ in which])
@@ -625,6 +651,14 @@ class BlazePoseDetector:
             if good:  # the head's landmark box, moved and scaled as the keypoint boxes differ
                 h, w = images[k].shape[:2]
                 merged[k][0][i] = np.clip(follow_box(box, geometric[head], merged[k][0][i]), 0, [w, h, w, h])
+        return self._kept(merged, keep, doubted)
+
+    @staticmethod
+    def _kept(merged: list[tuple[np.ndarray, np.ndarray, np.ndarray]], keep: list[np.ndarray],
+              doubted: list[np.ndarray] | None) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """The detections kept; those turned down appended to ``doubted`` (one array per image)."""
+        if doubted is not None:
+            doubted.extend(xyxy[~ok] for (xyxy, _, _), ok in zip(merged, keep, strict=True))
         return [(xyxy[ok], kp[ok], score[ok]) for (xyxy, kp, score), ok in zip(merged, keep, strict=True)]
 
     def detect_batch(self, images: Sequence[np.ndarray]) -> list[Detections]:
