@@ -210,3 +210,22 @@ def test_a_partly_hidden_small_player_keeps_his_track_through_low_score_boxes():
         ids[ratio] = {int(i) for t in out for i in t.track_id}
     assert ids[0.3] == {1}
     assert len(ids[0.0]) == 2
+
+
+def test_a_short_box_beside_a_nearer_player_gets_no_id_but_a_far_player_does():
+    """A blob a third of a player's height standing as near the camera as he does (a boot, a
+    goalpost's foot) is a piece of something; one as short but further back (feet higher in the
+    frame) is a far player, and one cut by the top edge is a player's lower part."""
+    player = np.array([100, 240, 124, 300], np.float32)  # 60 px, feet at row 300
+    boot = np.array([124, 290, 134, 310], np.float32)  # 20 px, feet lower
+    far = np.array([300, 130, 308, 150], np.float32)  # 20 px, feet at row 150
+    legs = np.array([500, 0, 512, 20], np.float32)  # 20 px, cut by the top edge
+    tracker = ByteTracker(TrackerConfig(min_hits=3, camera_motion=False))
+    out = run(tracker, [dets(player, boot, far, legs)] * 8)
+    heights = sorted((out[-1].xyxy_px[:, 3] - out[-1].xyxy_px[:, 1]).round().tolist())
+    assert len(out[-1]) == 3 and heights == [20.0, 20.0, 60.0]
+    assert not np.any((out[-1].xyxy_px == boot).all(axis=1))
+    # the rule off: the boot gets an id too
+    out = run(ByteTracker(TrackerConfig(min_hits=3, camera_motion=False, fragment_ratio=0.0)),
+              [dets(player, boot, far, legs)] * 8)
+    assert len(out[-1]) == 4
