@@ -60,6 +60,7 @@ class TrackerConfig:
     duplicate_iou: float = 0.7  # an unseen track this much on a seen one is the same player
     fragment_ratio: float = 0.5  # a tentative track shorter than this x a player seen now standing no
     #   further from the camera (feet no higher in the frame) is not confirmed: a piece of something
+    fragment_cover: float = 0.8  # nor one lying this much inside a taller player's box seen now (his legs)
     camera_motion: bool = True
 
 
@@ -202,21 +203,30 @@ class ByteTracker:
             drop.last_time = -np.inf  # ends it
 
     def _fragment(self, track: _Track, seen: np.ndarray) -> bool:
-        """Whether tentative ``track`` is too short to be a whole person beside the players ``seen``.
+        """Whether tentative ``track`` is a piece of something rather than a person, beside the
+        players ``seen`` now ((K, 4) boxes).
 
-        On a ground plane a person whose feet are as low in the frame as another's, or lower, is
-        as near the camera or nearer, so at least about as tall. A box under ``fragment_ratio`` x
-        the height of such a player is a piece of something (a boot sticking out of a player's
-        box, a goalpost's foot, the ball) that a blob detector took for a small person. A box cut
-        by the top edge of the frame shows only the person's lower part and is not judged.
+        * On a ground plane a person whose feet are as low in the frame as another's, or lower,
+          is as near the camera or nearer, so at least about as tall. A box under
+          ``fragment_ratio`` x the height of such a player is a piece of something (a boot
+          sticking out of a player's box, a goalpost's foot, the ball) that a blob detector
+          took for a small person. A box cut by the top edge of the frame shows only a person's
+          lower part and is not judged so.
+        * A box lying ``fragment_cover`` inside a taller player's box is part of him (his legs
+          boxed apart from his merged upper body), or someone hidden behind him, who gets his
+          id once he comes out.
         """
-        ratio = self.config.fragment_ratio
+        cfg = self.config
         box = track.box
-        if ratio <= 0 or not len(seen) or box[1] <= 1.0:
+        if not len(seen):
             return False
         height = box[3] - box[1]
-        nearer = box[3] >= seen[:, 3]
-        return bool(np.any(nearer & (height < ratio * (seen[:, 3] - seen[:, 1]))))
+        seen_h = seen[:, 3] - seen[:, 1]
+        if cfg.fragment_ratio > 0 and box[1] > 1.0 and np.any(
+                (box[3] >= seen[:, 3]) & (height < cfg.fragment_ratio * seen_h)):
+            return True
+        inside = (coverage(box[None], seen)[0] >= cfg.fragment_cover) & (seen_h > height)
+        return bool(cfg.fragment_cover < 1 and np.any(inside))
 
     def update(self, image: np.ndarray | None, detections: Detections, time_s: float, *,
                hists: np.ndarray | None = None, affine: np.ndarray | None = None) -> Tracks:
