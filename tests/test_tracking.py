@@ -41,6 +41,17 @@ def test_iou_and_assign():
     assert matches.tolist() == [[0, 0]] and un_rows.tolist() == [1] and un_cols.tolist() == [1]
 
 
+def test_assign_never_trades_a_match_for_two_refused_ones():
+    """A track's one good match must not be given up so that two pairs over the limit can be
+    formed (and then refused): the player would lose his track and a new one be born."""
+    cost = np.array([[0.69, 0.94], [0.90, np.inf]])
+    matches, un_rows, un_cols = assign(cost, 0.85)
+    assert matches.tolist() == [[0, 0]] and un_rows.tolist() == [1] and un_cols.tolist() == [1]
+    # below the limit the cheapest full matching still wins
+    matches, _, _ = assign(np.array([[0.1, 0.2], [0.2, 0.8]]), 0.85)
+    assert sorted(matches.tolist()) == [[0, 1], [1, 0]]
+
+
 def test_kalman_learns_velocity_in_pixels_per_second():
     kf = BoxKalman(box(100, 200))
     for i in range(1, 30):
@@ -210,3 +221,26 @@ def test_a_partly_hidden_small_player_keeps_his_track_through_low_score_boxes():
         ids[ratio] = {int(i) for t in out for i in t.track_id}
     assert ids[0.3] == {1}
     assert len(ids[0.0]) == 2
+
+
+def test_a_short_box_beside_a_nearer_player_gets_no_id_but_a_far_player_does():
+    """A blob a third of a player's height standing as near the camera as he does (a boot, a
+    goalpost's foot) is a piece of something; one as short but further back (feet higher in the
+    frame) is a far player, and one cut by the top edge is a player's lower part."""
+    player = np.array([100, 240, 124, 300], np.float32)  # 60 px, feet at row 300
+    boot = np.array([124, 290, 134, 310], np.float32)  # 20 px, feet lower
+    far = np.array([300, 130, 308, 150], np.float32)  # 20 px, feet at row 150
+    legs = np.array([500, 0, 512, 20], np.float32)  # 20 px, cut by the top edge
+    tracker = ByteTracker(TrackerConfig(min_hits=3, camera_motion=False))
+    out = run(tracker, [dets(player, boot, far, legs)] * 8)
+    heights = sorted((out[-1].xyxy_px[:, 3] - out[-1].xyxy_px[:, 1]).round().tolist())
+    assert len(out[-1]) == 3 and heights == [20.0, 20.0, 60.0]
+    assert not np.any((out[-1].xyxy_px == boot).all(axis=1))
+    # a box inside a taller player's box (his legs boxed apart) gets no id either
+    legs_apart = np.array([104, 262, 120, 300], np.float32)  # 38 px, 0.63 x his height
+    out = run(ByteTracker(TrackerConfig(min_hits=3, camera_motion=False)), [dets(player, legs_apart)] * 8)
+    assert out[-1].track_id.tolist() == [1]
+    # the rule off: the boot gets an id too
+    out = run(ByteTracker(TrackerConfig(min_hits=3, camera_motion=False, fragment_ratio=0.0)),
+              [dets(player, boot, far, legs)] * 8)
+    assert len(out[-1]) == 4

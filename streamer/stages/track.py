@@ -129,7 +129,7 @@ RANGES = {
     "gate_chi2": (0, float("inf")),
     "appearance_weight": (0, 10), "appearance_momentum": (0, 1), "min_hits": (1, 1000),
     "max_age_s": (0, 3600), "coast_s": (0, 3600), "merge_cover": (0, 1), "merge_area_ratio": (1, 10),
-    "duplicate_iou": (0, 1),
+    "duplicate_iou": (0, 1), "fragment_ratio": (0, 1), "fragment_cover": (0, 1),
 }
 
 

@@ -24,7 +24,12 @@ def expand(boxes: np.ndarray, ratio: float) -> np.ndarray:
 
 
 def assign(cost: np.ndarray, max_cost: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Hungarian assignment keeping pairs with cost <= ``max_cost``.
+    """The cheapest matching of rows to columns using pairs with cost <= ``max_cost`` only.
+
+    A row or a column left unmatched costs ``max_cost`` / 2 (ByteTrack's cost limit), so a
+    pair above ``max_cost`` never takes part: it cannot push two cheap pairs apart. (Solving
+    with such pairs as allowed and dropping them afterwards lets the solver trade a track's
+    cheap match for two dear ones that are then both refused, losing both.)
 
     Returns:
         matches (K, 2) row/col index pairs, unmatched rows, unmatched cols.
@@ -32,9 +37,17 @@ def assign(cost: np.ndarray, max_cost: float) -> tuple[np.ndarray, np.ndarray, n
     n, m = cost.shape
     if n == 0 or m == 0:
         return np.zeros((0, 2), int), np.arange(n), np.arange(m)
-    big = max_cost * 10 + 1.0
-    rows, cols = linear_sum_assignment(np.where(np.isfinite(cost), np.minimum(cost, big), big))
-    keep = cost[rows, cols] <= max_cost
+    allowed = np.isfinite(cost) & (cost <= max_cost)
+    big = 2.0 * max_cost + 1.0  # dearer than leaving both unmatched
+    full = np.full((n + m, m + n), big)
+    full[:n, :m] = np.where(allowed, cost, big)
+    full[np.arange(n), m + np.arange(n)] = max_cost / 2  # row left unmatched
+    full[n + np.arange(m), np.arange(m)] = max_cost / 2  # column left unmatched
+    full[n:, m:] = 0.0
+    rows, cols = linear_sum_assignment(full)
+    pair = (rows < n) & (cols < m)
+    rows, cols = rows[pair], cols[pair]
+    keep = allowed[rows, cols]
     matches = np.stack([rows[keep], cols[keep]], axis=1)
     return (
         matches,

@@ -58,6 +58,9 @@ class TrackerConfig:
     merge_cover: float = 0.6  # share of an unmatched track's predicted box inside a detection: hidden in it
     merge_area_ratio: float = 1.2  # ...when that detection is this much bigger than its own track's box
     duplicate_iou: float = 0.7  # an unseen track this much on a seen one is the same player
+    fragment_ratio: float = 0.5  # a tentative track shorter than this x a player seen now standing no
+    #   further from the camera (feet no higher in the frame) is not confirmed: a piece of something
+    fragment_cover: float = 0.8  # nor one lying this much inside a taller player's box seen now (his legs)
     camera_motion: bool = True
 
 
@@ -199,6 +202,32 @@ class ByteTracker:
             drop.player_id = 0
             drop.last_time = -np.inf  # ends it
 
+    def _fragment(self, track: _Track, seen: np.ndarray) -> bool:
+        """Whether tentative ``track`` is a piece of something rather than a person, beside the
+        players ``seen`` now ((K, 4) boxes).
+
+        * On a ground plane a person whose feet are as low in the frame as another's, or lower,
+          is as near the camera or nearer, so at least about as tall. A box under
+          ``fragment_ratio`` x the height of such a player is a piece of something (a boot
+          sticking out of a player's box, a goalpost's foot, the ball) that a blob detector
+          took for a small person. A box cut by the top edge of the frame shows only a person's
+          lower part and is not judged so.
+        * A box lying ``fragment_cover`` inside a taller player's box is part of him (his legs
+          boxed apart from his merged upper body), or someone hidden behind him, who gets his
+          id once he comes out.
+        """
+        cfg = self.config
+        box = track.box
+        if not len(seen):
+            return False
+        height = box[3] - box[1]
+        seen_h = seen[:, 3] - seen[:, 1]
+        if cfg.fragment_ratio > 0 and box[1] > 1.0 and np.any(
+                (box[3] >= seen[:, 3]) & (height < cfg.fragment_ratio * seen_h)):
+            return True
+        inside = (coverage(box[None], seen)[0] >= cfg.fragment_cover) & (seen_h > height)
+        return bool(cfg.fragment_cover < 1 and np.any(inside))
+
     def update(self, image: np.ndarray | None, detections: Detections, time_s: float, *,
                hists: np.ndarray | None = None, affine: np.ndarray | None = None) -> Tracks:
         """Tracks of this frame. ``hists`` (N, DIM) and ``affine`` (2, 3), when given, replace the
@@ -258,12 +287,15 @@ class ByteTracker:
                 self._next_uid += 1
         alive = []
         self.newly_confirmed = []
+        # players seen now, those confirmed in this frame included
+        seen_boxes = np.array([t.box for t in self.tracks if t.updated and (t.player_id or t.hits >= cfg.min_hits)
+                               ]).reshape(-1, 4)
         for t in self.tracks:
             if not t.player_id and not t.updated:
                 continue  # a tentative track must be seen in consecutive frames
             if time_s - t.last_time > cfg.max_age_s:
                 continue
-            if not t.player_id and t.hits >= cfg.min_hits:
+            if not t.player_id and t.hits >= cfg.min_hits and not self._fragment(t, seen_boxes):
                 t.player_id = self._next_id
                 self._next_id += 1
                 self.newly_confirmed.append((t.uid, t.player_id))
