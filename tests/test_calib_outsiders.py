@@ -94,6 +94,15 @@ def test_no_evidence_without_a_calibration():
     assert not any(judge_run({1: [NEAR - 8.0] * n}, calibrated=few)[1])
 
 
+def test_too_little_evidence_keeps_the_last_verdict():
+    """A steward judged on calibrated frames stays out through the refused frames that follow
+    (before: he came back as a player there); a player stays in the same way."""
+    n = 60
+    calibrated = [k < 30 for k in range(n)]
+    out = judge_run({1: [NEAR - 8.0] * n, 2: [NEAR + 5.0] * n}, calibrated=calibrated)
+    assert all(out[1]) and not any(out[2])
+
+
 def test_config_is_checked():
     with pytest.raises(ConfigError):
         OutsiderConfig(window_s=0.0)

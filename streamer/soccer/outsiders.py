@@ -18,7 +18,9 @@ group, is judged on the frames it has.) So
 * a player walking off the pitch becomes an outsider once most of the window lies beyond
   the margin, and a substitute walking on becomes a player the same way;
 * frames without a calibration (uncalibrated shots, frames the gate refused) give no
-  evidence: on an uncalibrated shot nobody is an outsider.
+  evidence: on an uncalibrated shot nobody is an outsider. A frame whose window holds too
+  little evidence keeps the track's last verdict (a steward stays an outsider through a few
+  refused frames instead of surfacing as a one-row player).
 
 The samples come only from frames whose calibration passed the confidence gate; the caller
 (:class:`streamer.stages.calibrate.CalibrateStage`) feeds frames in stream order.
@@ -75,6 +77,7 @@ class OutsiderJudge:
         self.cfg = cfg
         # id -> (time_s, beyond_m) of each frame it is tracked in (NaN: no calibration there)
         self._samples: dict[int, deque[tuple[float, float]]] = {}
+        self._verdict: dict[int, bool] = {}  # id -> its last verdict from enough evidence
 
     def observe(self, time_s: float, track_id: np.ndarray, xyxy_px: np.ndarray,
                 image_to_pitch: np.ndarray | None, image_rows: int | None = None) -> None:  # fmt: skip
@@ -95,7 +98,8 @@ class OutsiderJudge:
 
     def outsiders(self, time_s: float, track_id: np.ndarray, causal: bool = False) -> np.ndarray:
         """(N,) bool: which of a frame's tracks are outsiders, from the window around ``time_s``
-        (``causal``: its past half only). Frames after it must have been observed already."""
+        (``causal``: its past half only); too little evidence there: the track's last verdict.
+        Frames after it must have been observed already; call in stream order."""
         half = self.cfg.window_s / 2
         lo, hi = time_s - half, time_s if causal else time_s + half
         out = np.zeros(len(track_id), bool)
@@ -103,7 +107,8 @@ class OutsiderJudge:
             tracked = [b for t, b in self._samples.get(int(tid), ()) if lo <= t <= hi]
             seen = [b for b in tracked if b == b]  # calibrated frames only
             if len(seen) >= max(2, self.cfg.min_seen * len(tracked)):
-                out[i] = float(np.median(seen)) > self.cfg.margin_m
+                self._verdict[int(tid)] = float(np.median(seen)) > self.cfg.margin_m
+            out[i] = self._verdict.get(int(tid), False)
         return out
 
     def forget_before(self, time_s: float) -> None:
@@ -115,7 +120,9 @@ class OutsiderJudge:
                 q.popleft()
             if not q:
                 del self._samples[tid]
+                self._verdict.pop(tid, None)
 
     def reset(self) -> None:
         """Forget everything (a camera cut: track ids do not continue across it)."""
         self._samples.clear()
+        self._verdict.clear()
