@@ -18,6 +18,7 @@ larger for the small players); in a side view (hips' axis within 60 degrees of t
 ray) the far leg and arm are hidden the way BlazePose reports them: low confidence (0.03-0.3),
 larger 2D and 3D errors (:func:`~testkit.mesh_fit.hide_far_limbs`).
 
+Player-frames with a joint outside the image are left out of every score (:func:`in_picture`).
 Reports per set: MPJPE (root-aligned) and PA-MPJPE (Procrustes on all 22 joints) of the
 visible joints, of the visible limb joints (knees, ankles, feet, elbows, wrists: the joint
 types a side view hides, so the fair comparison) and of the hidden joints (mm), and the
@@ -120,6 +121,20 @@ def flexion_errors(pred: np.ndarray, truth: np.ndarray, hidden: np.ndarray) -> d
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
+def in_picture(joints_cam_m: np.ndarray, K: np.ndarray, width: int, height: int) -> np.ndarray:
+    """(N,) bool: every body joint of the row projects inside the image.
+
+    A player partly out of the picture is scored by neither split: his far limb is not hidden
+    behind his body but cut by the frame edge, which the fit treats as unseen, not hidden
+    (a keypoint outside the image keeps its own confidence), and a real keypoint model would
+    not report those points at all.
+    """
+    uv = joints_cam_m @ np.asarray(K, np.float64).T
+    z = uv[..., 2]
+    x, y = uv[..., 0] / z, uv[..., 1] / z
+    return ((z > 0) & (x >= 0) & (x <= width) & (y >= 0) & (y <= height)).all(1)
+
+
 def evaluate(name: str, seed: int = 0, players: int = 6, frames: int = 48,
              overrides: tuple[str, ...] = ()) -> dict[str, float]:
     """Metrics of one set (see the module docstring); keys as printed by :func:`main`."""
@@ -141,10 +156,13 @@ def evaluate(name: str, seed: int = 0, players: int = 6, frames: int = 48,
     raw, smooth, conf, _ = fit_and_smooth(fitter, obs, bodies.K, times[:frames], players, frames,
                                           int(config["pipeline"]["window"]), config["smooth"], skeleton.joints_np)
     truth = clean.joints_cam_m
-    out: dict[str, float] = {"player_frames": float(len(truth)), "hidden_share": float((side != 0).mean())}
+    pictured = in_picture(truth, bodies.K, bodies.width, bodies.height)
+    out: dict[str, float] = {"player_frames": float(len(truth)), "hidden_share": float((side != 0).mean()),
+                             "outside_share": float((~pictured).mean())}
     for tag, pred in (("raw", raw), ("smooth", smooth)):
-        ok = np.isfinite(pred).all((1, 2))
-        out[f"{tag}_fitted"] = float(ok.mean())
+        fitted = np.isfinite(pred).all((1, 2))
+        out[f"{tag}_fitted"] = float(fitted.mean())
+        ok = fitted & pictured
         root, pa = syn.joint_errors_mm(pred[ok].astype(np.float64), truth[ok].astype(np.float64))
         hid = hidden[ok]
         limb_vis = ~hid & _LIMB[None]  # the same joints as the hidden ones, where seen
@@ -183,8 +201,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"{m[f'{tag}_knee_vis_deg']:9.1f} {m[f'{tag}_knee_hid_deg']:5.1f} {m[f'{tag}_knee_all_deg']:5.1f} | "
                   f"{m[f'{tag}_hip_vis_deg']:8.1f} {m[f'{tag}_hip_hid_deg']:5.1f}")
         print(f"{'':15} {int(m['player_frames'])} player-frames, {m['hidden_share']:.0%} side-on with hidden "
-              f"limbs; mean joint confidence of knees visible {m['visible_knee_conf']:.2f}, hidden "
-              f"{m['hidden_knee_conf']:.2f}; fitted {m['raw_fitted']:.0%}")
+              f"limbs, {m['outside_share']:.0%} partly out of the picture (not scored); mean joint confidence "
+              f"of knees visible {m['visible_knee_conf']:.2f}, hidden {m['hidden_knee_conf']:.2f}; "
+              f"fitted {m['raw_fitted']:.0%}")
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 
