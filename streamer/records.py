@@ -204,9 +204,10 @@ class BodyParams:
         left_hand_pose / right_hand_pose: (N, 15, 3) or None. jaw_pose: (N, 3) or None.
         expression: (N, 10) or None.
         body_model: name of the body model the parameters drive (``smplx``, ``mannequin``).
-        joint_world_only: (N, 22) bool or None: True where a joint's rotation rests on the
-            keypoint model's metric 3D guess alone (a limb hidden behind the body); its error is
-            that guess's, an angle that does not shrink as the player's box grows.
+        joint_world_only: (N, 22) bool or None: True where a joint's rotation rests on
+            keypoints the fit treated as hidden (a limb behind the body), placed by the keypoint
+            model's metric 3D guess; its error is that guess's, an angle that does not shrink as
+            the player's box grows.
     """
 
     track_id: np.ndarray

@@ -155,6 +155,19 @@ def test_hidden_limb_joints_are_marked_world_only(body):
     assert not fit(body, truth, obs, 0.0).joint_world_only.any()  # no 3D floor: nothing is world-only
 
 
+def test_hidden_limb_whose_confidence_passes_the_2d_threshold_is_still_world_only(body):
+    """A hidden keypoint at 0.35 (above mesh.fit.min_conf 0.2) is no more seen than one at 0.15:
+    its joints carry the hidden guess's error, so the smoother must treat them alike (it had
+    given such a knee the 2D rule's noise in some frames and the hidden noise in others)."""
+    truth, clean, _, side = squat_bottom(body)
+    far, near = ("left", "right") if side[0] > 0 else ("right", "left")
+    obs = syn.hide_far_limbs(clean, side, np.random.default_rng(0), syn.pixel_height(clean), px_share=0.0,
+                             world_m=0.0, conf_range=(0.3, 0.4))
+    only = fit(body, truth, obs, 0.5).joint_world_only[0]
+    assert only[J[f"{far}_hip"]] and only[J[f"{far}_knee"]]
+    assert not only[J[f"{near}_hip"]] and not only[J[f"{near}_knee"]]
+
+
 def test_smoother_noise_of_a_world_only_joint_ignores_the_box_size():
     """A hidden limb's rotation comes from a metric 3D guess: its noise must not grow 4x on a
     small player's box the way a 2D-fitted joint's does (that left small runners' hidden legs

@@ -18,11 +18,14 @@ larger for the small players); in a side view (hips' axis within 60 degrees of t
 ray) the far leg and arm are hidden the way BlazePose reports them: low confidence (0.03-0.3),
 larger 2D and 3D errors (:func:`~testkit.mesh_fit.hide_far_limbs`).
 
+Player-frames with a joint outside the image are left out of every score (:func:`in_picture`).
 Reports per set: MPJPE (root-aligned) and PA-MPJPE (Procrustes on all 22 joints) of the
 visible joints, of the visible limb joints (knees, ankles, feet, elbows, wrists: the joint
 types a side view hides, so the fair comparison) and of the hidden joints (mm), and the
 median absolute knee and hip flexion error (degrees) of visible and hidden legs, before and
-after smoothing.
+after smoothing; and the hidden joints' error over the seen limbs' (all seen limb joints of the
+set) and over the near limbs' of the same side-on frames (the same players, sizes and motion:
+the seen pool also holds whole players seen from the front, who never hide a limb).
 """
 
 from __future__ import annotations
@@ -120,6 +123,20 @@ def flexion_errors(pred: np.ndarray, truth: np.ndarray, hidden: np.ndarray) -> d
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
+def in_picture(joints_cam_m: np.ndarray, K: np.ndarray, width: int, height: int) -> np.ndarray:
+    """(N,) bool: every body joint of the row projects inside the image.
+
+    A player partly out of the picture is scored by neither split: his far limb is not hidden
+    behind his body but cut by the frame edge, which the fit treats as unseen, not hidden
+    (a keypoint outside the image keeps its own confidence), and a real keypoint model would
+    not report those points at all.
+    """
+    uv = joints_cam_m @ np.asarray(K, np.float64).T
+    z = uv[..., 2]
+    x, y = uv[..., 0] / z, uv[..., 1] / z
+    return ((z > 0) & (x >= 0) & (x <= width) & (y >= 0) & (y <= height)).all(1)
+
+
 def evaluate(name: str, seed: int = 0, players: int = 6, frames: int = 48,
              overrides: tuple[str, ...] = ()) -> dict[str, float]:
     """Metrics of one set (see the module docstring); keys as printed by :func:`main`."""
@@ -135,19 +152,24 @@ def evaluate(name: str, seed: int = 0, players: int = 6, frames: int = 48,
     side = syn.far_side(clean.joints_cam_m)
     obs = syn.hide_far_limbs(obs, side, rng, heights)
     hidden = syn.hidden_joints(side)
+    near = syn.hidden_joints(-side)  # the same joint types on the side the camera sees, same frames
     from streamer.fitting.skeleton import FitSkeleton
 
     skeleton = FitSkeleton(fitter.body)
     raw, smooth, conf, _ = fit_and_smooth(fitter, obs, bodies.K, times[:frames], players, frames,
                                           int(config["pipeline"]["window"]), config["smooth"], skeleton.joints_np)
     truth = clean.joints_cam_m
-    out: dict[str, float] = {"player_frames": float(len(truth)), "hidden_share": float((side != 0).mean())}
+    pictured = in_picture(truth, bodies.K, bodies.width, bodies.height)
+    out: dict[str, float] = {"player_frames": float(len(truth)), "hidden_share": float((side != 0).mean()),
+                             "outside_share": float((~pictured).mean())}
     for tag, pred in (("raw", raw), ("smooth", smooth)):
-        ok = np.isfinite(pred).all((1, 2))
-        out[f"{tag}_fitted"] = float(ok.mean())
+        fitted = np.isfinite(pred).all((1, 2))
+        out[f"{tag}_fitted"] = float(fitted.mean())
+        ok = fitted & pictured
         root, pa = syn.joint_errors_mm(pred[ok].astype(np.float64), truth[ok].astype(np.float64))
         hid = hidden[ok]
         limb_vis = ~hid & _LIMB[None]  # the same joints as the hidden ones, where seen
+        out[f"{tag}_mpjpe_near"] = float(root[near[ok]].mean()) if hid.any() else float("nan")
         for label, err in (("mpjpe", root), ("pa_mpjpe", pa)):
             out[f"{tag}_{label}_vis"] = float(err[~hid].mean())
             out[f"{tag}_{label}_limb_vis"] = float(err[limb_vis].mean())
@@ -182,9 +204,14 @@ def main(argv: list[str] | None = None) -> int:
                   f"{m[f'{tag}_pa_mpjpe_hid']:6.1f} | "
                   f"{m[f'{tag}_knee_vis_deg']:9.1f} {m[f'{tag}_knee_hid_deg']:5.1f} {m[f'{tag}_knee_all_deg']:5.1f} | "
                   f"{m[f'{tag}_hip_vis_deg']:8.1f} {m[f'{tag}_hip_hid_deg']:5.1f}")
+        print(f"{'':15} hidden / seen limbs {m['raw_mpjpe_hid'] / m['raw_mpjpe_limb_vis']:.2f} raw, "
+              f"{m['smooth_mpjpe_hid'] / m['smooth_mpjpe_limb_vis']:.2f} smoothed; / the near limbs of the same "
+              f"frames {m['raw_mpjpe_hid'] / m['raw_mpjpe_near']:.2f} raw, "
+              f"{m['smooth_mpjpe_hid'] / m['smooth_mpjpe_near']:.2f} smoothed")
         print(f"{'':15} {int(m['player_frames'])} player-frames, {m['hidden_share']:.0%} side-on with hidden "
-              f"limbs; mean joint confidence of knees visible {m['visible_knee_conf']:.2f}, hidden "
-              f"{m['hidden_knee_conf']:.2f}; fitted {m['raw_fitted']:.0%}")
+              f"limbs, {m['outside_share']:.0%} partly out of the picture (not scored); mean joint confidence "
+              f"of knees visible {m['visible_knee_conf']:.2f}, hidden {m['hidden_knee_conf']:.2f}; "
+              f"fitted {m['raw_fitted']:.0%}")
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 

@@ -79,18 +79,18 @@ def joint_confidence(spec: TargetSpec, target_conf: np.ndarray, world_conf: np.n
     return out
 
 
-def world_only_joints(spec: TargetSpec, target_conf: np.ndarray, world_conf: np.ndarray,
-                      own_world_conf: np.ndarray) -> np.ndarray:
-    """(N, 22) bool: joints whose confidence comes from hidden keypoints' 3D guesses, not the 2D.
+def world_only_joints(spec: TargetSpec, world_conf: np.ndarray, own_world_conf: np.ndarray) -> np.ndarray:
+    """(N, 22) bool: joints whose rotation rests on keypoints the fit treated as hidden.
 
     ``world_conf`` (N, T): the metric 3D keypoints' confidences the fit used, hidden limbs'
-    raised; ``own_world_conf``: the keypoint model's own. A joint is world-only where
-    ``WORLD_FACTOR`` x its 3D evidence beats its 2D evidence (``target_conf``) and the hidden
-    limbs' raise is what made it so.
+    raised; ``own_world_conf``: the keypoint model's own. A joint is world-only where the
+    hidden limbs' raise lifted its 3D evidence: one of its keypoints is hidden, and its rotation
+    carries that keypoint's error — the 3D guess's, and the 2D guess's where a hidden keypoint's
+    own confidence passes the image terms' threshold (a hidden keypoint at 0.25 is no more seen
+    than one at 0.15; comparing with the 2D evidence as well had flagged a hidden limb in some
+    frames and not in others, and the smoother then trusted it by turns).
     """
-    world = WORLD_FACTOR * evidence_confidence(spec, world_conf)
-    own = WORLD_FACTOR * evidence_confidence(spec, own_world_conf)
-    return (world > evidence_confidence(spec, target_conf)) & (world > own)
+    return evidence_confidence(spec, world_conf) > evidence_confidence(spec, own_world_conf)
 
 
 def evidence_confidence(spec: TargetSpec, target_conf: np.ndarray) -> np.ndarray:

@@ -367,7 +367,7 @@ class KeypointFitter:
         weight = np.ones((len(batch.conf), len(BODY_JOINT_NAMES)), np.float32)
         if batch.world_m is None:
             return weight
-        only = world_only_joints(spec, batch.conf, conf3d, batch.conf_raw)
+        only = world_only_joints(spec, conf3d, batch.conf_raw)
         placed = only.copy()
         placed[:, 1:] |= only[:, _PARENTS[1:]]
         return np.where(placed, np.float32(self.settings.hidden_temporal_weight), weight)
@@ -461,7 +461,7 @@ class KeypointFitter:
         world = conf3d if batch.world_m is not None else None
         conf = joint_confidence(spec, batch.conf, world)
         world_only = (np.zeros(conf.shape, bool) if world is None
-                      else world_only_joints(spec, batch.conf, world, batch.conf_raw))
+                      else world_only_joints(spec, world, batch.conf_raw))
         out: list[BodyParams | None] = []
         for f in range(len(keypoints)):
             sel = np.flatnonzero((batch.frame == f) & ok)

@@ -69,7 +69,7 @@ class FitWeights:
     """
 
     iterations: int = 40
-    rotation_step_rad: float = 0.06
+    rotation_step_rad: float = 0.12
     transl_step: float = 0.02
     betas_step: float = 0.05
     kp2d_noise: float = 0.015

@@ -127,6 +127,7 @@ def build_fit_backend(section: dict[str, Any]) -> FitBackend:
     body = load_body_model(section["body_model"], smplx_path=section["smplx_path"] or None)
     weights = FitWeights(
         iterations=int(_number(fit, "iterations", 0, 10_000, prefix="mesh.fit")),
+        rotation_step_rad=_number(fit, "rotation_step_rad", 1e-4, 1.0, prefix="mesh.fit"),
         kp2d_noise=_number(fit, "kp2d_noise", 1e-4, 1.0, prefix="mesh.fit"),
         world_dir_noise=_number(fit, "world_dir_noise", 1e-3, 2.0, prefix="mesh.fit"),
         robust_sigmas=_number(fit, "robust_sigmas", 0.5, prefix="mesh.fit"),
