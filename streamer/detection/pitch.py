@@ -638,13 +638,14 @@ def _grass_beside(ycrcb: np.ndarray, fg: np.ndarray, bg_small: np.ndarray, pitch
     padded = np.pad(bg_yc, ((k, k), (k, k), (0, 0)), mode="edge")
 
     def shifted(dx: int, dy: int) -> tuple[np.ndarray, np.ndarray]:
-        """The grass one window beside each cell of the small grid, and where that is on the pitch."""
+        """The grass one window beside each cell of the small grid, and where that is on the pitch (views)."""
         rows, cols = slice(k + dy * k, k + dy * k + sh), slice(k + dx * k, k + dx * k + sw)
-        return np.ascontiguousarray(padded[rows, cols]), np.ascontiguousarray(on_pitch[rows, cols])
+        return padded[rows, cols], on_pitch[rows, cols]
 
     sunlit, shaded, both = two_sided
     # (one side's grass, its validity, the opposite side's, its validity), on the small grid
-    pairs = [(*shifted(dx, dy), *shifted(-dx, -dy)) for dx, dy in ((-1, 0), (0, -1), (-1, -1), (1, -1))]
+    shifts = ((-1, 0), (0, -1), (-1, -1), (1, -1))
+    pairs = [(*shifted(dx, dy), *shifted(-dx, -dy)) for dx, dy in shifts]
     pairs.append((ycc(sunlit), both, ycc(shaded), both))
     med_yc, med_ok = ycc(median[0]), median[1] > 0
     # speed: by the triangle inequality a candidate can only win where it differs from the
@@ -683,13 +684,26 @@ def _grass_beside(ycrcb: np.ndarray, fg: np.ndarray, bg_small: np.ndarray, pitch
     def d2(a: list[np.ndarray], b: list[np.ndarray]) -> np.ndarray:
         return np.abs(a[0] - b[0]) + 2.0 * (np.abs(a[1] - b[1]) + np.abs(a[2] - b[2]))
 
+    # the shifted windows' grass of each point, gathered from the padded grid by offset (one
+    # float32 plane per channel, converted once; no shifted copies)
+    planes = [np.ascontiguousarray(padded[..., c], dtype=np.float32).reshape(-1) for c in range(3)]
+    pitch_plane = on_pitch.reshape(-1)
+    pw = sw + 2 * k
+    cell_y, cell_x = np.divmod(cell, sw)
+    centre = (cell_y + k) * pw + (cell_x + k)
+
+    def beside(dx: int, dy: int) -> tuple[list[np.ndarray], np.ndarray]:
+        index = centre + (dy * k * pw + dx * k)
+        return [np.take(plane, index) for plane in planes], np.take(pitch_plane, index)
+
     pixels = ycrcb.reshape(-1)  # interleaved: no per-channel copies of the whole frame
     px = [np.take(pixels, flat * 3 + c).astype(np.float32) for c in range(3)]
-    best = d2(px, at(bg_yc))  # from the centred window's grass
+    best = d2(px, beside(0, 0)[0])  # from the centred window's grass
     near = d2(px, at(med_yc))
     grass = at(med_ok) & (near <= threshold2) & (near <= median_ratio * best)
-    for one_grid, one_ok_grid, other_grid, other_ok_grid in pairs:
-        one, one_ok, other, other_ok = (at(a) for a in (one_grid, one_ok_grid, other_grid, other_ok_grid))
+    point_pairs = [(*beside(dx, dy), *beside(-dx, -dy)) for dx, dy in shifts]
+    point_pairs.append(tuple(at(a) for a in pairs[-1]))
+    for one, one_ok, other, other_ok in point_pairs:
         span = one[0] - other[0]
         edge = np.abs(span) >= threshold2
         for side, ok in ((one, one_ok), (other, other_ok)):
