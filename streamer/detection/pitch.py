@@ -88,12 +88,13 @@ def _components(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, t
     if w == 0 or h == 0:
         return np.zeros((0, 5), np.int32), np.zeros(0, np.int64), np.zeros((0, 0), np.uint16), (0, 0)
     crop = mask[y0:y0 + h, x0:x0 + w]
-    points = cv2.findNonZero(crop)[:, 0]  # raster order
-    ltype = cv2.CV_16U if len(points) < 65535 else cv2.CV_32S
+    flat = np.flatnonzero(crop != 0)  # raster order (as cv2.findNonZero, 3-6x faster)
+    ltype = cv2.CV_16U if len(flat) < 65535 else cv2.CV_32S
     _, labels = cv2.connectedComponents(crop, connectivity=8, ltype=ltype)
-    label = labels[points[:, 1], points[:, 0]].astype(np.int64)
+    label = labels.reshape(-1)[flat].astype(np.int64)
     order = np.argsort(label, kind="stable")  # within a label, still raster order
-    label, xs, ys = label[order], points[order, 0], points[order, 1]
+    label = label[order]
+    ys, xs = np.divmod(flat[order], w)
     starts = np.flatnonzero(np.r_[True, label[1:] != label[:-1]])
     left, top = np.minimum.reduceat(xs, starts), np.minimum.reduceat(ys, starts)
     stats = np.stack([left + x0, top + y0,
@@ -583,7 +584,8 @@ def _grass_mean(small: np.ndarray, grass: np.ndarray, k: int, fallback: np.ndarr
         mean = np.where((weight > min_support)[..., None],
                         cv2.blur(pixels * mask[..., None], (k, k)) / np.maximum(weight, 1e-3)[..., None],
                         fallback)
-        mask = mask * (np.abs(pixels - mean).sum(axis=2) <= max_l1)
+        diff = np.abs(pixels - mean)  # channels summed as slices (numpy is slow along a short last axis)
+        mask = mask * (diff[..., 0] + diff[..., 1] + diff[..., 2] <= max_l1)
     return np.clip(mean + 0.5, 0, 255).astype(np.uint8)
 
 
@@ -637,13 +639,14 @@ def _grass_beside(ycrcb: np.ndarray, fg: np.ndarray, bg_small: np.ndarray, pitch
     padded = np.pad(bg_yc, ((k, k), (k, k), (0, 0)), mode="edge")
 
     def shifted(dx: int, dy: int) -> tuple[np.ndarray, np.ndarray]:
-        """The grass one window beside each cell of the small grid, and where that is on the pitch."""
+        """The grass one window beside each cell of the small grid, and where that is on the pitch (views)."""
         rows, cols = slice(k + dy * k, k + dy * k + sh), slice(k + dx * k, k + dx * k + sw)
-        return np.ascontiguousarray(padded[rows, cols]), np.ascontiguousarray(on_pitch[rows, cols])
+        return padded[rows, cols], on_pitch[rows, cols]
 
     sunlit, shaded, both = two_sided
     # (one side's grass, its validity, the opposite side's, its validity), on the small grid
-    pairs = [(*shifted(dx, dy), *shifted(-dx, -dy)) for dx, dy in ((-1, 0), (0, -1), (-1, -1), (1, -1))]
+    shifts = ((-1, 0), (0, -1), (-1, -1), (1, -1))
+    pairs = [(*shifted(dx, dy), *shifted(-dx, -dy)) for dx, dy in shifts]
     pairs.append((ycc(sunlit), both, ycc(shaded), both))
     med_yc, med_ok = ycc(median[0]), median[1] > 0
     # speed: by the triangle inequality a candidate can only win where it differs from the
@@ -660,12 +663,16 @@ def _grass_beside(ycrcb: np.ndarray, fg: np.ndarray, bg_small: np.ndarray, pitch
     uneven &= cv2.dilate(edge_near.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     if not uneven.any():
         return fg
-    gate = cv2.resize(uneven.astype(np.uint8), (fg.shape[1], fg.shape[0]), interpolation=cv2.INTER_NEAREST)
-    points = cv2.findNonZero(cv2.bitwise_and(fg, fg, mask=gate))
-    if points is None:
-        return fg
+    # the foreground pixels where ``uneven`` resized to the frame (nearest) is set, looked up
+    # through that resize's row and column maps rather than resized (a whole-frame pass)
     h, w = fg.shape
-    xs, ys = points[:, 0, 0], points[:, 0, 1]
+    flat = np.flatnonzero(fg != 0)
+    ys, xs = np.divmod(flat, w)
+    rows, cols = _nearest_maps((sh, sw), (h, w))
+    gated = uneven[rows[ys], cols[xs]]
+    if not gated.any():
+        return fg
+    flat, ys, xs = flat[gated], ys[gated], xs[gated]
     cell = np.minimum((ys * sh) // h, sh - 1) * sw + np.minimum((xs * sw) // w, sw - 1)
 
     # per point, one 1-D array per channel (numpy is much faster on long 1-D arrays than
@@ -678,14 +685,26 @@ def _grass_beside(ycrcb: np.ndarray, fg: np.ndarray, bg_small: np.ndarray, pitch
     def d2(a: list[np.ndarray], b: list[np.ndarray]) -> np.ndarray:
         return np.abs(a[0] - b[0]) + 2.0 * (np.abs(a[1] - b[1]) + np.abs(a[2] - b[2]))
 
-    flat = ys * w + xs
+    # the shifted windows' grass of each point, gathered from the padded grid by offset (one
+    # float32 plane per channel, converted once; no shifted copies)
+    planes = [np.ascontiguousarray(padded[..., c], dtype=np.float32).reshape(-1) for c in range(3)]
+    pitch_plane = on_pitch.reshape(-1)
+    pw = sw + 2 * k
+    cell_y, cell_x = np.divmod(cell, sw)
+    centre = (cell_y + k) * pw + (cell_x + k)
+
+    def beside(dx: int, dy: int) -> tuple[list[np.ndarray], np.ndarray]:
+        index = centre + (dy * k * pw + dx * k)
+        return [np.take(plane, index) for plane in planes], np.take(pitch_plane, index)
+
     pixels = ycrcb.reshape(-1)  # interleaved: no per-channel copies of the whole frame
     px = [np.take(pixels, flat * 3 + c).astype(np.float32) for c in range(3)]
-    best = d2(px, at(bg_yc))  # from the centred window's grass
+    best = d2(px, beside(0, 0)[0])  # from the centred window's grass
     near = d2(px, at(med_yc))
     grass = at(med_ok) & (near <= threshold2) & (near <= median_ratio * best)
-    for one_grid, one_ok_grid, other_grid, other_ok_grid in pairs:
-        one, one_ok, other, other_ok = (at(a) for a in (one_grid, one_ok_grid, other_grid, other_ok_grid))
+    point_pairs = [(*beside(dx, dy), *beside(-dx, -dy)) for dx, dy in shifts]
+    point_pairs.append(tuple(at(a) for a in pairs[-1]))
+    for one, one_ok, other, other_ok in point_pairs:
         span = one[0] - other[0]
         edge = np.abs(span) >= threshold2
         for side, ok in ((one, one_ok), (other, other_ok)):
@@ -698,8 +717,17 @@ def _grass_beside(ycrcb: np.ndarray, fg: np.ndarray, bg_small: np.ndarray, pitch
         mix = [t * a + (1.0 - t) * b for a, b in zip(one, other, strict=True)]
         grass |= one_ok & other_ok & edge & (d2(px, mix) <= 0.5 * threshold2)
     out = fg.copy()
-    out[ys[grass], xs[grass]] = 0
+    out.reshape(-1)[flat[grass]] = 0
     return out
+
+
+def _nearest_maps(src_hw: tuple[int, int], dst_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(dst rows,) and (dst cols,): the source row and column ``cv2.resize(..., INTER_NEAREST)``
+    copies to each destination row and column (the resize of an index row and column: exact)."""
+    (sh, sw), (h, w) = src_hw, dst_hw
+    cols = cv2.resize(np.arange(sw, dtype=np.int32)[None, :], (w, 1), interpolation=cv2.INTER_NEAREST)[0]
+    rows = cv2.resize(np.arange(sh, dtype=np.int32)[:, None], (1, h), interpolation=cv2.INTER_NEAREST)[:, 0]
+    return rows, cols
 
 
 def _split_foreground(image: np.ndarray, bg: np.ndarray, ycrcb: np.ndarray, bg_ycrcb: np.ndarray,
@@ -716,11 +744,10 @@ def _split_foreground(image: np.ndarray, bg: np.ndarray, ycrcb: np.ndarray, bg_y
     must then be the grass's colour scaled down by the rest; a pixel at least 30 %
     paint is marked.
     """
-    points = cv2.findNonZero(fg)
+    flat = np.flatnonzero(fg != 0)  # raster order (as cv2.findNonZero, 3-6x faster)
     paint_mask = np.zeros_like(fg)
-    if points is None:
+    if len(flat) == 0:
         return fg, paint_mask
-    flat = points[:, 0, 1] * fg.shape[1] + points[:, 0, 0]
 
     def gather(channels: np.ndarray, index: np.ndarray) -> np.ndarray:
         # (3, n) float32, one row per channel: numpy reduces long rows much faster than

@@ -287,22 +287,25 @@ class KeypointFitter:
         if len(layouts) > 1:
             raise ValueError(f"one window mixes keypoint layouts {sorted(layouts)}")
         spec, skeleton = self.spec(layouts.pop())
-        batch = self._gather(spec, keypoints, cam_K, time_s)
-        if len(batch.row) == 0:
-            return [None] * len(keypoints)
-        away = self._turned_away(spec, batch)  # shared by the 3D and the 2D terms' hidden keypoints
-        conf3d = self._world_conf(spec, batch, away)
-        problem, tracks = self._problem(spec, skeleton, batch, conf3d, away)
+        # the whole fit on settings.threads, its initial guesses (posing every player-frame) too:
+        # torch's default pool of two on a busy 2-core machine made them cost as much as a third
+        # of the optimisation (a run sets pipeline.torch_threads for everything anyway)
         previous = torch.get_num_threads()
         if self.settings.threads > 0:
             torch.set_num_threads(self.settings.threads)
         try:
+            batch = self._gather(spec, keypoints, cam_K, time_s)
+            if len(batch.row) == 0:
+                return [None] * len(keypoints)
+            away = self._turned_away(spec, batch)  # shared by the 3D and the 2D terms' hidden keypoints
+            conf3d = self._world_conf(spec, batch, away)
+            problem, tracks = self._problem(spec, skeleton, batch, conf3d, away)
             result = fit_problem(skeleton, problem, self.weights)
+            ok = median_residual(result.residual2d, batch.conf) <= self.settings.max_residual
+            self._remember(batch, tracks, result, ok)
+            return self._split(spec, batch, result, ok, keypoints, cam_K, conf3d)
         finally:
             torch.set_num_threads(previous)
-        ok = median_residual(result.residual2d, batch.conf) <= self.settings.max_residual
-        self._remember(batch, tracks, result, ok)
-        return self._split(spec, batch, result, ok, keypoints, cam_K, conf3d)
 
     def _problem(self, spec: TargetSpec, skeleton: FitSkeleton, batch: _Batch, conf3d: np.ndarray,
                  away: np.ndarray) -> tuple[FitProblem, np.ndarray]:

@@ -187,9 +187,10 @@ class Objective:
                  betas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """(total, per-player data+prior (N,), 2D residuals (N, T), joints (N, P, 3))."""
         p, w = self.p, self.w
-        betas_n = betas[p.track_of]
+        # gathers by index_select (their backward is an index_add, cheaper than advanced indexing's)
+        betas_n = betas.index_select(0, p.track_of)
         posed = self.skeleton.pose(betas_n, global_orient, body_pose, self.transl(delta))
-        points = posed.points[:, p.point_index]  # (N, T, 3)
+        points = posed.points.index_select(1, p.point_index)  # (N, T, 3)
         err2d = (project(points, p.K) - p.xy_px).norm(dim=-1) * self.inv2d  # (N, T) in stds
         data2d = (p.weight2d * geman_mcclure(err2d**2, w.robust_sigmas)).sum(1)
         bones = torch.einsum("dt,ntc->ndc", p.bone_coeff, points)
@@ -201,9 +202,9 @@ class Objective:
         joints = posed.points[:, :NUM_BODY_JOINTS_WITH_ROOT]
         root, local = joints[:, :1], joints - joints[:, :1]
         tw = 1.0 if p.temporal_weight is None else p.temporal_weight[..., None]
-        step_prev = (tw * (local - local[self.prev_safe]) ** 2).sum((1, 2)) * self.has_prev
+        step_prev = (tw * (local - local.index_select(0, self.prev_safe)) ** 2).sum((1, 2)) * self.has_prev
         step_state = (tw * (local - self.state_local) ** 2).sum((1, 2)) * self.has_state
-        root_prev = ((root - root[self.prev_safe]) ** 2).sum((1, 2)) * self.has_prev
+        root_prev = ((root - root.index_select(0, self.prev_safe)) ** 2).sum((1, 2)) * self.has_prev
         root_state = ((root - self.state_root) ** 2).sum((1, 2)) * self.has_state
         temporal = ((step_prev + step_state) * self.inv_temporal**2).sum()
         temporal = temporal + ((root_prev + root_state) * self.inv_root**2).sum()

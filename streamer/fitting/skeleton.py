@@ -184,13 +184,17 @@ class FitSkeleton:
         # level-major order, so that each level is a slice; gathers are index_select or slices
         # (cheaper to differentiate than advanced indexing, which the optimiser runs ~40 times
         # per iteration otherwise)
-        local = local.index_select(1, self._order)
-        bone = bone.index_select(1, self._order)
+        # (each level's part taken by one split, not a slice per level: a slice's backward writes
+        # its gradient into a zero tensor of the whole, one per level and iteration; same values)
+        sizes = [n for _, n, _ in self._plan]
+        local_levels = local.index_select(1, self._order).split(sizes, 1)
+        bone_levels = bone.index_select(1, self._order).split(sizes, 1)
         rot_levels: list[torch.Tensor] = []
         pos_levels: list[torch.Tensor] = []
-        for d, (start, n, parents) in enumerate(self._plan):
+        for d, ((_, n, parents), level_local, level_bone) in enumerate(
+                zip(self._plan, local_levels, bone_levels, strict=True)):
             if d == 0:
-                rot_levels.append(local[:, start:start + n])
+                rot_levels.append(level_local)
                 pos_levels.append(rest[:, :1])
                 continue
             if isinstance(parents, int):
@@ -199,8 +203,8 @@ class FitSkeleton:
             else:
                 parent_rot = rot_levels[-1].index_select(1, parents)
                 parent_pos = pos_levels[-1].index_select(1, parents)
-            rot_levels.append(parent_rot @ local[:, start:start + n])
-            pos_levels.append(parent_pos + (parent_rot @ bone[:, start:start + n, :, None])[..., 0])
+            rot_levels.append(parent_rot @ level_local)
+            pos_levels.append(parent_pos + (parent_rot @ level_bone[..., None])[..., 0])
         rotations = torch.cat(rot_levels, 1).index_select(1, self._unsort)
         joints = torch.cat(pos_levels, 1).index_select(1, self._unsort) + transl[:, None]
         if not self.extra_names:
