@@ -29,7 +29,9 @@ Per frame:
    row profile; boxes shorter than the prior expects grow down (legs) and up
    (head) over the foreground; blobs lying down (boards, shadows, lines), goalposts
    (narrow white uprights) and, once the size prior is learnt, boxes under half the
-   expected height (a ball, a flag's foot, a fragment) are dropped.
+   expected height (a ball, a flag's foot, a fragment) are dropped; the boxes kept
+   grow over the foreground pieces next to them that stand up (spread legs and arms
+   the opening took; not flat line pieces or neighbours).
 
 The size prior restarts at a camera cut: the detect stage's ``end_shot`` calls
 :meth:`PitchDetector.reset` (cuts come from :mod:`streamer.detection.shots`).
@@ -335,7 +337,9 @@ class PitchDetector:
             at_edge = np.array([not pitch[t, int(x1):max(int(x1) + 1, int(x2))].all()
                                 for t, x1, x2 in zip(top, boxes[:, 0], boxes[:, 2], strict=True)], bool)
             keep &= (height >= cfg.min_height_frac * expected) | at_edge
-        return Detections(boxes[keep].astype(np.float32), score[keep])
+        # spread legs and arms reach the final boxes only: scoring and the size prior see the blobs
+        # (grown, a fragment can look like a standing person)
+        return Detections(self._regrow_limbs(boxes[keep], no_lines).astype(np.float32), score[keep])
 
     def _regrow_ends(self, boxes: np.ndarray, fg: np.ndarray, max_gap: int = 2) -> np.ndarray:
         """Boxes shorter than the size prior expects, grown down (legs) and then up (head)
@@ -384,6 +388,53 @@ class PitchDetector:
                     out[i, 3] += last + 1
                 else:
                     out[i, 1] -= last + 1
+        return out
+
+    def _regrow_limbs(self, boxes: np.ndarray, fg: np.ndarray, side: float = 0.3, up: float = 0.2, down: float = 1.15,
+                      max_width: float = 0.9, max_height: float = 1.3, flat: float = 1.5) -> np.ndarray:
+        """Boxes grown over the foreground connected to what they hold, near them: spread legs and
+        arms the opening took and the limb regrowth did not reach.
+
+        Within a window round each box (``side`` × the expected height on each side, ``up`` above its
+        top, down to ``down`` × the expected height below its top), the foreground's 8-connected parts
+        that touch the box's pixels, not entering another box, are added where they stick out of the
+        box in pieces that stand up: a piece more than ``flat`` × as wide as tall is a line, and one
+        reaching the window's edge is a line or a neighbour. A growth beyond ``max_width`` /
+        ``max_height`` × the expected height is undone. Boxes only grow.
+        """
+        if len(boxes) == 0 or self.prior.coef is None:
+            return boxes
+        h_img, w_img = fg.shape
+        out = boxes.copy()
+        expected = self.prior.expected(boxes[:, 3])
+        for i, (box, he) in enumerate(zip(boxes, expected, strict=True)):
+            x1, y1, x2, y2 = (int(v) for v in box)
+            wx1, wy1 = max(0, int(x1 - side * he)), max(0, int(y1 - up * he))
+            wx2, wy2 = min(w_img, int(x2 + side * he) + 1), min(h_img, max(y2, int(y1 + down * he)) + 1)
+            window = fg[wy1:wy2, wx1:wx2].copy()
+            for j, (ox1, oy1, ox2, oy2) in enumerate(boxes.astype(int)):
+                if j != i and ox1 < wx2 and ox2 > wx1 and oy1 < wy2 and oy2 > wy1:
+                    window[max(0, oy1 - wy1):max(0, oy2 - wy1), max(0, ox1 - wx1):max(0, ox2 - wx1)] = 0
+            n, labels = cv2.connectedComponents(window, connectivity=8)
+            if n <= 1:
+                continue
+            own = np.unique(labels[y1 - wy1:y2 - wy1, x1 - wx1:x2 - wx1])
+            grown = np.isin(labels, own[own > 0]).astype(np.uint8)
+            grown[y1 - wy1:y2 - wy1, x1 - wx1:x2 - wx1] = 0
+            m, _, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
+            nx1, ny1, nx2, ny2 = x1, y1, x2, y2
+            for px, py, pw, ph, _ in stats[1:m]:
+                # a piece lying flat is a line, one reaching the window's edge a line or a neighbour
+                if pw > flat * ph or (px == 0 and wx1 > 0) or (py == 0 and wy1 > 0) \
+                        or (px + pw == wx2 - wx1 and wx2 < w_img) or (py + ph == wy2 - wy1 and wy2 < h_img):
+                    continue
+                nx1, ny1 = min(nx1, wx1 + px), min(ny1, wy1 + py)
+                nx2, ny2 = max(nx2, wx1 + px + pw), max(ny2, wy1 + py + ph)
+            if nx2 - nx1 > max_width * he:
+                nx1, nx2 = x1, x2
+            if ny2 - ny1 > max_height * he:
+                ny1, ny2 = y1, y2
+            out[i] = (nx1, ny1, nx2, ny2)
         return out
 
     def _split_wide(self, boxes: np.ndarray, fill: np.ndarray, ids: np.ndarray, labels: np.ndarray,
