@@ -518,7 +518,11 @@ def _colour_parts(crop: np.ndarray, own: np.ndarray, player_h: float, min_chroma
     connected part (after a small closing) is a player when both are at least 0.8 player
     heights tall and a quarter of the pixels, their colours differ by ``min_chroma_gap``
     and their boxes overlap little (a kit and the skin of one player's arms and legs
-    overlap much). Returns the masks (h, w) bool of the parts, or ``[own]``.
+    overlap much). One of them may be only 0.6 player heights tall (his legs hidden behind
+    the other's, or lost in the grass) if the two stand side by side (their columns overlap
+    by at most 0.7 of the narrower one: not one player's shirt over his own legs, nor a
+    player and the line under his feet) and are 1.5 player heights tall together.
+    Returns the masks (h, w) bool of the parts, or ``[own]``.
     """
     h, w = own.shape
     if not ((w > 0.6 * player_h and h > 0.8 * player_h) or h > 1.3 * player_h) or own.sum() < 40 \
@@ -541,11 +545,16 @@ def _colour_parts(crop: np.ndarray, own: np.ndarray, player_h: float, min_chroma
             return [own]
         biggest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
         x, y, bw, bh, area = stats[biggest]
-        if bh < 0.8 * player_h or area < 0.25 * own.sum():
+        if bh < 0.6 * player_h or area < 0.25 * own.sum():
             return [own]
         parts.append(labels == biggest)
         boxes.append([x, y, x + bw, y + bh])
     (ax1, ay1, ax2, ay2), (bx1, by1, bx2, by2) = boxes
+    if min(ay2 - ay1, by2 - by1) < 0.8 * player_h:
+        # one hidden in part (legs behind the other's): only side by side, and tall enough for two
+        beside = min(ax2, bx2) - max(ax1, bx1) <= 0.7 * min(ax2 - ax1, bx2 - bx1)
+        if not beside or ay2 - ay1 + by2 - by1 < 1.5 * player_h:
+            return [own]
     inter = max(0, min(ax2, bx2) - max(ax1, bx1)) * max(0, min(ay2, by2) - max(ay1, by1))
     union = (ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - inter
     return parts if inter / max(union, 1) < max_iou else [own]
