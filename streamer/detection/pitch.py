@@ -271,8 +271,33 @@ class PitchDetector:
             grown = cv2.dilate(grown, square) & fg
         for _ in range(max(2, int(round(5 * unit)))):
             grown = cv2.dilate(grown, vertical) & fg
+        if self.prior.coef is not None:
+            grown |= self._wiped_players(fg, grown, y0)
         out[y0:y0 + h, x0:x0 + w] = grown
         return out, no_lines
+
+    def _wiped_players(self, fg: np.ndarray, kept: np.ndarray, y0: int, min_frac: float = 0.6,
+                       max_frac: float = 1.4) -> np.ndarray:
+        """The foreground parts the opening wiped out whole that are shaped like a player: a far
+        player in a kit close to the grass colour, or a dark one, comes out in specks and thin
+        strokes with no part as wide as a line's opening. A part qualifies when nothing of it was
+        kept, it is ``min_frac`` to ``max_frac`` × the expected height at its foot row tall, and 0.2
+        to 0.8 × as wide as tall (line pieces are flat or needle-thin; what else is left, e.g. white
+        marks, the later checks drop). uint8 mask of their pixels, in ``fg``'s frame (rows from ``y0``).
+        """
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
+        if n <= 1:
+            return np.zeros_like(fg)
+        touched = np.zeros(n, bool)
+        touched[np.unique(labels[kept > 0])] = True
+        _, y, w, h, _ = (stats[:, i].astype(np.float32) for i in range(5))
+        expected = self.prior.expected(y + h + y0)
+        ok = ((~touched) & (h >= min_frac * expected) & (h <= max_frac * expected)
+              & (w >= 0.2 * h) & (w <= 0.8 * h))
+        ok[0] = False
+        if not ok.any():
+            return np.zeros_like(fg)
+        return np.where(ok[labels], 255, 0).astype(np.uint8)
 
     def _player_px_by_row(self, frame_h: int) -> np.ndarray:
         """(H,) the player height (px) the size prior expects for each foot row."""
