@@ -21,7 +21,9 @@ Per frame:
    lines of any width) are cut out, keeping parts much thicker than the stroke (a
    white shirt); an opening with a small rectangle (scaled to the frame) removes
    the remaining thin structures and keeps torsos; a bounded geodesic dilation
-   inside the foreground then grows limbs and heads back.
+   inside the foreground then grows limbs and heads back. Parts the opening wiped
+   out whole but shaped like a player where they stand (a far player in a
+   grass-like or dark kit comes out in specks) are kept whole.
 5. **Blobs → boxes.** Connected components, filtered by a size prior that
    follows perspective (players lower in the frame are taller), learnt online
    by robust regression of blob height on foot row; blobs too big for one player
