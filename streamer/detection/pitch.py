@@ -287,19 +287,23 @@ class PitchDetector:
         to 0.8 × as wide as tall (line pieces are flat or needle-thin; what else is left, e.g. white
         marks, the later checks drop). uint8 mask of their pixels, in ``fg``'s frame (rows from ``y0``).
         """
-        n, labels, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
+        out = np.zeros_like(fg)
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8, ltype=cv2.CV_16U)
         if n <= 1:
-            return np.zeros_like(fg)
-        touched = np.zeros(n, bool)
-        touched[np.unique(labels[kept > 0])] = True
-        _, y, w, h, _ = (stats[:, i].astype(np.float32) for i in range(5))
+            return out
+        x, y, w, h = (stats[:, i].astype(np.float32) for i in range(4))
         expected = self.prior.expected(y + h + y0)
-        ok = ((~touched) & (h >= min_frac * expected) & (h <= max_frac * expected)
-              & (w >= 0.2 * h) & (w <= 0.8 * h))
+        ok = (h >= min_frac * expected) & (h <= max_frac * expected) & (w >= 0.2 * h) & (w <= 0.8 * h)
         ok[0] = False
         if not ok.any():
-            return np.zeros_like(fg)
-        return np.where(ok[labels], 255, 0).astype(np.uint8)
+            return out
+        points = cv2.findNonZero(kept)
+        if points is not None:
+            ok[labels[points[:, 0, 1], points[:, 0, 0]]] = False  # something of it was kept
+        for i in np.flatnonzero(ok):
+            x1, y1, x2, y2 = int(x[i]), int(y[i]), int(x[i] + w[i]), int(y[i] + h[i])
+            out[y1:y2, x1:x2] |= np.where(labels[y1:y2, x1:x2] == i, 255, 0).astype(np.uint8)
+        return out
 
     def _player_px_by_row(self, frame_h: int) -> np.ndarray:
         """(H,) the player height (px) the size prior expects for each foot row."""
@@ -434,19 +438,25 @@ class PitchDetector:
         h_img, w_img = fg.shape
         out = boxes.copy()
         expected = self.prior.expected(boxes[:, 3])
-        for i, (box, he) in enumerate(zip(boxes, expected, strict=True)):
+        ints = boxes.astype(int)
+        for i, (box, he) in enumerate(zip(ints, expected, strict=True)):
             x1, y1, x2, y2 = (int(v) for v in box)
             wx1, wy1 = max(0, int(x1 - side * he)), max(0, int(y1 - up * he))
             wx2, wy2 = min(w_img, int(x2 + side * he) + 1), min(h_img, max(y2, int(y1 + down * he)) + 1)
             window = fg[wy1:wy2, wx1:wx2].copy()
-            for j, (ox1, oy1, ox2, oy2) in enumerate(boxes.astype(int)):
-                if j != i and ox1 < wx2 and ox2 > wx1 and oy1 < wy2 and oy2 > wy1:
-                    window[max(0, oy1 - wy1):max(0, oy2 - wy1), max(0, ox1 - wx1):max(0, ox2 - wx1)] = 0
-            n, labels = cv2.connectedComponents(window, connectivity=8)
+            # nothing beside the box to grow over: done
+            if cv2.countNonZero(window) == cv2.countNonZero(window[y1 - wy1:y2 - wy1, x1 - wx1:x2 - wx1]):
+                continue
+            near = np.flatnonzero((ints[:, 0] < wx2) & (ints[:, 2] > wx1) & (ints[:, 1] < wy2) & (ints[:, 3] > wy1))
+            for ox1, oy1, ox2, oy2 in ints[near[near != i]]:
+                window[max(0, oy1 - wy1):max(0, oy2 - wy1), max(0, ox1 - wx1):max(0, ox2 - wx1)] = 0
+            n, labels = cv2.connectedComponents(window, connectivity=8, ltype=cv2.CV_16U)
             if n <= 1:
                 continue
-            own = np.unique(labels[y1 - wy1:y2 - wy1, x1 - wx1:x2 - wx1])
-            grown = np.isin(labels, own[own > 0]).astype(np.uint8)
+            own = np.zeros(n, np.uint8)
+            own[labels[y1 - wy1:y2 - wy1, x1 - wx1:x2 - wx1].ravel()] = 255
+            own[0] = 0
+            grown = own[labels]
             grown[y1 - wy1:y2 - wy1, x1 - wx1:x2 - wx1] = 0
             m, _, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
             nx1, ny1, nx2, ny2 = x1, y1, x2, y2
