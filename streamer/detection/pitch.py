@@ -274,18 +274,20 @@ class PitchDetector:
         for _ in range(max(2, int(round(5 * unit)))):
             grown = cv2.dilate(grown, vertical) & fg
         if self.prior.coef is not None:
-            grown |= self._wiped_players(fg, grown, y0)
+            grown |= self._wiped_players(fg, grown, paint[y0:y0 + h, x0:x0 + w], y0, 2 * lw)
         out[y0:y0 + h, x0:x0 + w] = grown
         return out, no_lines
 
-    def _wiped_players(self, fg: np.ndarray, kept: np.ndarray, y0: int, min_frac: float = 0.6,
-                       max_frac: float = 1.4) -> np.ndarray:
+    def _wiped_players(self, fg: np.ndarray, kept: np.ndarray, paint: np.ndarray, y0: int, min_width: int,
+                       min_frac: float = 0.6, max_frac: float = 1.4, max_paint: float = 0.5) -> np.ndarray:
         """The foreground parts the opening wiped out whole that are shaped like a player: a far
         player in a kit close to the grass colour, or a dark one, comes out in specks and thin
         strokes with no part as wide as a line's opening. A part qualifies when nothing of it was
         kept, it is ``min_frac`` to ``max_frac`` × the expected height at its foot row tall, and 0.2
-        to 0.8 × as wide as tall (line pieces are flat or needle-thin; what else is left, e.g. white
-        marks, the later checks drop). uint8 mask of their pixels, in ``fg``'s frame (rows from ``y0``).
+        to 0.8 × as wide as tall and ``min_width`` wide (line pieces are flat or needle-thin, and so
+        are the strands of a goal's net) and under ``max_paint`` of it is
+        line-white in ``paint`` (a piece of a goal's net). uint8 mask of their pixels, in ``fg``'s frame
+        (rows from ``y0``).
         """
         out = np.zeros_like(fg)
         n, labels, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8, ltype=cv2.CV_16U)
@@ -293,13 +295,18 @@ class PitchDetector:
             return out
         x, y, w, h = (stats[:, i].astype(np.float32) for i in range(4))
         expected = self.prior.expected(y + h + y0)
-        ok = (h >= min_frac * expected) & (h <= max_frac * expected) & (w >= 0.2 * h) & (w <= 0.8 * h)
+        ok = ((h >= min_frac * expected) & (h <= max_frac * expected) & (w >= 0.2 * h) & (w <= 0.8 * h)
+              & (w >= min_width))
         ok[0] = False
         if not ok.any():
             return out
         points = cv2.findNonZero(kept)
         if points is not None:
             ok[labels[points[:, 0, 1], points[:, 0, 0]]] = False  # something of it was kept
+        points = cv2.findNonZero(cv2.bitwise_and(paint, fg))
+        if points is not None:
+            white = np.bincount(labels[points[:, 0, 1], points[:, 0, 0]], minlength=n)
+            ok &= white < max_paint * stats[:, cv2.CC_STAT_AREA]
         for i in np.flatnonzero(ok):
             x1, y1, x2, y2 = int(x[i]), int(y[i]), int(x[i] + w[i]), int(y[i] + h[i])
             out[y1:y2, x1:x2] |= np.where(labels[y1:y2, x1:x2] == i, 255, 0).astype(np.uint8)
