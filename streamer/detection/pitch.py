@@ -71,6 +71,7 @@ class PitchDetectorConfig:
     split_width_ratio: float = 0.75  # blob wider than this × height is tried for a split
     min_score: float = 0.2  # boxes scoring less are dropped (fragments: line bits, crowd, boards)
     min_height_frac: float = 0.0  # boxes shorter than this × the learnt size prior's height are dropped (0 = off)
+    wiped_players: bool = True  # keep foreground parts the opening wiped out whole if shaped like a player
     verify_hog: bool = False  # multiply scores by the HOG people-detector score of each blob
 
 
@@ -273,7 +274,7 @@ class PitchDetector:
             grown = cv2.dilate(grown, square) & fg
         for _ in range(max(2, int(round(5 * unit)))):
             grown = cv2.dilate(grown, vertical) & fg
-        if self.prior.coef is not None:
+        if cfg.wiped_players and self.prior.coef is not None:
             grown |= self._wiped_players(fg, grown, paint[y0:y0 + h, x0:x0 + w], y0, 2 * lw)
         out[y0:y0 + h, x0:x0 + w] = grown
         return out, no_lines
@@ -290,26 +291,28 @@ class PitchDetector:
         (rows from ``y0``).
         """
         out = np.zeros_like(fg)
-        n, labels, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8, ltype=cv2.CV_16U)
-        if n <= 1:
+        stats, ids, labels, (lx, ly) = _components(fg)
+        if len(stats) == 0:
             return out
-        x, y, w, h = (stats[:, i].astype(np.float32) for i in range(4))
+        x, y, w, h, area = (stats[:, i].astype(np.float32) for i in range(5))
         expected = self.prior.expected(y + h + y0)
         ok = ((h >= min_frac * expected) & (h <= max_frac * expected) & (w >= 0.2 * h) & (w <= 0.8 * h)
               & (w >= min_width))
-        ok[0] = False
         if not ok.any():
             return out
+        index = np.zeros(int(ids.max()) + 1, np.int64)
+        index[ids] = np.arange(len(ids))
         points = cv2.findNonZero(kept)
-        if points is not None:
-            ok[labels[points[:, 0, 1], points[:, 0, 0]]] = False  # something of it was kept
+        if points is not None:  # something of it was kept
+            ok[index[labels[points[:, 0, 1] - ly, points[:, 0, 0] - lx]]] = False
         points = cv2.findNonZero(cv2.bitwise_and(paint, fg))
         if points is not None:
-            white = np.bincount(labels[points[:, 0, 1], points[:, 0, 0]], minlength=n)
-            ok &= white < max_paint * stats[:, cv2.CC_STAT_AREA]
+            white = np.bincount(index[labels[points[:, 0, 1] - ly, points[:, 0, 0] - lx]], minlength=len(ids))
+            ok &= white < max_paint * area
         for i in np.flatnonzero(ok):
             x1, y1, x2, y2 = int(x[i]), int(y[i]), int(x[i] + w[i]), int(y[i] + h[i])
-            out[y1:y2, x1:x2] |= np.where(labels[y1:y2, x1:x2] == i, 255, 0).astype(np.uint8)
+            part = labels[y1 - ly:y2 - ly, x1 - lx:x2 - lx] == ids[i]
+            out[y1:y2, x1:x2] |= np.where(part, 255, 0).astype(np.uint8)
         return out
 
     def _player_px_by_row(self, frame_h: int) -> np.ndarray:
