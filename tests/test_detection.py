@@ -256,3 +256,22 @@ def test_colour_split_keeps_a_partly_hidden_player_beside_another():
     crop[:26, 4:18] = red
     own[:26, 4:18] = True
     assert len(_colour_parts(crop, own, player_h=40.0)) == 1
+
+
+def test_boxes_grow_over_spread_legs_but_not_lines():
+    """A box holding a torso grows over a leg sticking out of it down and sideways (the opening took
+    it); a flat line piece attached to its side and a line running out of the window do not count."""
+    det = PitchDetector()
+    det.prior.coef = (0.0, 40.0)  # players 40 px tall everywhere
+    fg = np.zeros((200, 200), np.uint8)
+    fg[50:80, 50:62] = 255  # the blob the box holds
+    cv2.line(fg, (61, 75), (70, 88), 255, 2)  # a spread leg
+    cv2.line(fg, (40, 60), (49, 60), 255, 2)  # a flat piece of a line beside the shirt
+    boxes = np.array([[50, 50, 62, 80]], np.float32)
+    grown = det._regrow_limbs(boxes, fg)
+    ys, xs = np.nonzero(fg[:, 50:])
+    np.testing.assert_array_equal(grown[0], [50, 50, 50 + xs.max() + 1, ys.max() + 1])
+    cv2.line(fg, (61, 76), (61, 199), 255, 1)  # a line running down out of the window instead
+    fg[81:, 62:] = 0
+    fg[:, 63:] = 0
+    np.testing.assert_array_equal(det._regrow_limbs(boxes, fg)[0], boxes[0])
