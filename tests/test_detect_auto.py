@@ -39,6 +39,20 @@ def test_pitch_boxes_on_a_learned_person_are_dropped():
                                                      [400, 300, 420, 340]).xyxy_px)
 
 
+def test_a_whole_player_half_behind_a_learned_person_is_kept():
+    """Two overlapping players the learned detector boxed as one (its box between them): the pitch
+    box of the one behind, as tall, sticking out and overlapping it little, is a second person;
+    a part of the learned person (a leg split off by a column valley) lies well inside and stays out."""
+    learned = dets([100, 100, 340, 460])
+    behind = [260, 130, 380, 470]  # 0.65 inside, IoU 0.26, as tall
+    leg = [100, 180, 180, 480]     # tall enough, IoU 0.26, but 0.93 inside
+    out = fuse(dets(behind, leg), learned, 720, FuseConfig(perspective_frac=0.0))
+    np.testing.assert_array_equal(out.xyxy_px, dets([100, 100, 340, 460], behind).xyxy_px)
+    # not when the second box is only a part (shorter), nor when it overlaps like the same person
+    assert len(fuse(dets([260, 300, 380, 470]), learned, 720, FuseConfig(perspective_frac=0.0))) == 1
+    assert len(fuse(dets(behind), learned, 720, FuseConfig(perspective_frac=0.0, beside_max_iou=0.25))) == 1
+
+
 def test_pitch_boxes_too_small_for_where_they_stand_are_dropped():
     learned = dets([100, 100, 200, 400])  # 300 px tall, feet at row 400
     pitch = dets([300, 370, 330, 390],   # 20 px at row 390: perspective wants >= 0.25 * 300 * 390/400

@@ -10,7 +10,7 @@ import pytest
 from streamer.boxes import iou
 from streamer.config import load_config
 from streamer.detection.hog import HogConfig, HogDetector, HogVerifier
-from streamer.detection.pitch import PitchDetector, PitchDetectorConfig, _components
+from streamer.detection.pitch import PitchDetector, PitchDetectorConfig, _colour_parts, _components
 from streamer.errors import ConfigError
 from streamer.records import Frame, Packet
 from streamer.stages import StageContext, build_stage
@@ -232,3 +232,46 @@ def test_out_of_range_detect_and_track_numbers_name_the_key(setting, key):
     stage = "track" if setting.startswith("track") else "detect"
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         build_stage(stage, config, StageContext(device="cpu", fps=25.0))
+
+
+def test_colour_split_keeps_a_partly_hidden_player_beside_another():
+    """Two kits side by side in one blob, one player only 0.65 player heights tall (legs hidden):
+    two players. A short part over a taller one in the same columns (a shirt over a player's own
+    legs, a player over the line under his feet) is not split."""
+    red, blue = (200, 30, 30), (30, 30, 200)
+    crop = np.zeros((40, 26, 3), np.uint8)
+    crop[:, :12] = red
+    crop[:26, 12:] = blue
+    own = np.zeros((40, 26), bool)
+    own[:, :12] = True
+    own[:26, 12:] = True
+    parts = _colour_parts(crop, own, player_h=40.0)
+    assert len(parts) == 2
+    assert sorted(int(p.sum()) for p in parts) == [26 * 14, 40 * 12]
+
+    crop = np.zeros((54, 26, 3), np.uint8)
+    own = np.zeros((54, 26), bool)
+    crop[14:, :] = blue
+    own[14:, :] = True
+    crop[:26, 4:18] = red
+    own[:26, 4:18] = True
+    assert len(_colour_parts(crop, own, player_h=40.0)) == 1
+
+
+def test_boxes_grow_over_spread_legs_but_not_lines():
+    """A box holding a torso grows over a leg sticking out of it down and sideways (the opening took
+    it); a flat line piece attached to its side and a line running out of the window do not count."""
+    det = PitchDetector()
+    det.prior.coef = (0.0, 40.0)  # players 40 px tall everywhere
+    fg = np.zeros((200, 200), np.uint8)
+    fg[50:80, 50:62] = 255  # the blob the box holds
+    cv2.line(fg, (61, 75), (70, 88), 255, 2)  # a spread leg
+    cv2.line(fg, (40, 60), (49, 60), 255, 2)  # a flat piece of a line beside the shirt
+    boxes = np.array([[50, 50, 62, 80]], np.float32)
+    grown = det._regrow_limbs(boxes, fg)
+    ys, xs = np.nonzero(fg[:, 50:])
+    np.testing.assert_array_equal(grown[0], [50, 50, 50 + xs.max() + 1, ys.max() + 1])
+    cv2.line(fg, (61, 76), (61, 199), 255, 1)  # a line running down out of the window instead
+    fg[81:, 62:] = 0
+    fg[:, 63:] = 0
+    np.testing.assert_array_equal(det._regrow_limbs(boxes, fg)[0], boxes[0])

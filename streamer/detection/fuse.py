@@ -9,7 +9,11 @@ of the view it looks at (see :mod:`streamer.models.blazepose_detector`), so on a
 (:func:`fuse`) trusts the learned person where they overlap:
 
 * a pitch box with ``inside_frac`` of its area or more inside a learned person box is
-  the same person or a part of them (a shirt, a head, a leg), so it is dropped;
+  the same person or a part of them (a shirt, a head, a leg), so it is dropped, unless it
+  is as tall as that person (``beside_height_frac``), sticks out of the learned boxes
+  (less than ``beside_max_inside`` inside) and overlaps every learned box less than
+  ``beside_max_iou``: then it is a second player standing half behind the first, whom
+  the learned detector boxed as one person or moved its box off;
 * a learned person taller than ``closeup_height_frac`` × the frame is a close-up, whose
   shirt, arms and boots the pitch segmenter's grass model boxes in pieces, also a little
   outside his box: pitch boxes touching his box grown by ``closeup_margin`` × his height on
@@ -45,6 +49,9 @@ class FuseConfig:
     closeup_height_frac: float = 0.75  # a learned person this tall (× frame height) = close-up: his pitch boxes go
     closeup_margin: float = 0.1  # ...those touching his box grown by this × his height on every side
     perspective_frac: float = 0.25  # pitch boxes shorter than this × the height perspective allows are dropped
+    beside_height_frac: float = 0.8  # ...not a pitch box this tall (x each learned box it lies in)...
+    beside_max_inside: float = 0.75  # ...less than this much inside them...
+    beside_max_iou: float = 0.35  # ...overlapping each less than this: a second person beside the one boxed
     propose_views: int = 2  # learned-detector views round the tallest unexplained pitch boxes per frame (0 = off)
     propose_side_px: float = 200.0  # their least side (px at 720 rows): people from ~0.4 × this are found
     propose_scale: float = 2.5  # their side, × the pitch box's height, if larger
@@ -76,7 +83,17 @@ def fuse(pitch: Detections, learned: Detections, frame_height: int, config: Fuse
     """
     if len(learned) == 0 or len(pitch) == 0:
         return pitch if len(learned) == 0 else learned
-    drop = coverage(pitch.xyxy_px, learned.xyxy_px).max(axis=1) >= config.inside_frac
+    cover = coverage(pitch.xyxy_px, learned.xyxy_px)  # (N, M)
+    inside = cover >= config.inside_frac
+    # ...unless it is a whole person beside the one boxed: as tall as each learned box it lies in,
+    # sticking out of them, and overlapping none like the same person would (two overlapping
+    # players the learned detector boxed as one, or both of its boxes on the same one)
+    pitch_h = (pitch.xyxy_px[:, 3] - pitch.xyxy_px[:, 1])[:, None]
+    learned_h = (learned.xyxy_px[:, 3] - learned.xyxy_px[:, 1])[None, :]
+    beside = ((~inside | (pitch_h >= config.beside_height_frac * learned_h)).all(axis=1)
+              & (cover.max(axis=1) < config.beside_max_inside)
+              & (box_iou(pitch.xyxy_px, learned.xyxy_px).max(axis=1) < config.beside_max_iou))
+    drop = inside.any(axis=1) & ~beside
     drop |= too_small(pitch.xyxy_px, learned.xyxy_px, frame_height, config.perspective_frac)
     height = learned.xyxy_px[:, 3] - learned.xyxy_px[:, 1]
     close = height >= config.closeup_height_frac * frame_height

@@ -21,7 +21,9 @@ Per frame:
    lines of any width) are cut out, keeping parts much thicker than the stroke (a
    white shirt); an opening with a small rectangle (scaled to the frame) removes
    the remaining thin structures and keeps torsos; a bounded geodesic dilation
-   inside the foreground then grows limbs and heads back.
+   inside the foreground then grows limbs and heads back. Parts the opening wiped
+   out whole but shaped like a player where they stand (a far player in a
+   grass-like or dark kit comes out in specks) are kept whole.
 5. **Blobs → boxes.** Connected components, filtered by a size prior that
    follows perspective (players lower in the frame are taller), learnt online
    by robust regression of blob height on foot row; blobs too big for one player
@@ -29,7 +31,9 @@ Per frame:
    row profile; boxes shorter than the prior expects grow down (legs) and up
    (head) over the foreground; blobs lying down (boards, shadows, lines), goalposts
    (narrow white uprights) and, once the size prior is learnt, boxes under half the
-   expected height (a ball, a flag's foot, a fragment) are dropped.
+   expected height (a ball, a flag's foot, a fragment) are dropped; the boxes kept
+   grow over the foreground pieces next to them that stand up (spread legs and arms
+   the opening took; not flat line pieces or neighbours).
 
 The size prior restarts at a camera cut: the detect stage's ``end_shot`` calls
 :meth:`PitchDetector.reset` (cuts come from :mod:`streamer.detection.shots`).
@@ -67,6 +71,7 @@ class PitchDetectorConfig:
     split_width_ratio: float = 0.75  # blob wider than this × height is tried for a split
     min_score: float = 0.2  # boxes scoring less are dropped (fragments: line bits, crowd, boards)
     min_height_frac: float = 0.0  # boxes shorter than this × the learnt size prior's height are dropped (0 = off)
+    wiped_players: bool = True  # keep foreground parts the opening wiped out whole if shaped like a player
     verify_hog: bool = False  # multiply scores by the HOG people-detector score of each blob
 
 
@@ -270,8 +275,46 @@ class PitchDetector:
             grown = cv2.dilate(grown, square) & fg
         for _ in range(max(2, int(round(5 * unit)))):
             grown = cv2.dilate(grown, vertical) & fg
+        if cfg.wiped_players and self.prior.coef is not None:
+            grown |= self._wiped_players(fg, grown, paint[y0:y0 + h, x0:x0 + w], y0, 2 * lw)
         out[y0:y0 + h, x0:x0 + w] = grown
         return out, no_lines
+
+    def _wiped_players(self, fg: np.ndarray, kept: np.ndarray, paint: np.ndarray, y0: int, min_width: int,
+                       min_frac: float = 0.6, max_frac: float = 1.4, max_paint: float = 0.5) -> np.ndarray:
+        """The foreground parts the opening wiped out whole that are shaped like a player: a far
+        player in a kit close to the grass colour, or a dark one, comes out in specks and thin
+        strokes with no part as wide as a line's opening. A part qualifies when nothing of it was
+        kept, it is ``min_frac`` to ``max_frac`` × the expected height at its foot row tall, and 0.2
+        to 0.8 × as wide as tall and ``min_width`` wide (line pieces are flat or needle-thin, and so
+        are the strands of a goal's net) and under ``max_paint`` of it is
+        line-white in ``paint`` (a piece of a goal's net). uint8 mask of their pixels, in ``fg``'s frame
+        (rows from ``y0``).
+        """
+        out = np.zeros_like(fg)
+        stats, ids, labels, (lx, ly) = _components(fg)
+        if len(stats) == 0:
+            return out
+        x, y, w, h, area = (stats[:, i].astype(np.float32) for i in range(5))
+        expected = self.prior.expected(y + h + y0)
+        ok = ((h >= min_frac * expected) & (h <= max_frac * expected) & (w >= 0.2 * h) & (w <= 0.8 * h)
+              & (w >= min_width))
+        if not ok.any():
+            return out
+        index = np.zeros(int(ids.max()) + 1, np.int64)
+        index[ids] = np.arange(len(ids))
+        points = cv2.findNonZero(kept)
+        if points is not None:  # something of it was kept
+            ok[index[labels[points[:, 0, 1] - ly, points[:, 0, 0] - lx]]] = False
+        points = cv2.findNonZero(cv2.bitwise_and(paint, fg))
+        if points is not None:
+            white = np.bincount(index[labels[points[:, 0, 1] - ly, points[:, 0, 0] - lx]], minlength=len(ids))
+            ok &= white < max_paint * area
+        for i in np.flatnonzero(ok):
+            x1, y1, x2, y2 = int(x[i]), int(y[i]), int(x[i] + w[i]), int(y[i] + h[i])
+            part = labels[y1 - ly:y2 - ly, x1 - lx:x2 - lx] == ids[i]
+            out[y1:y2, x1:x2] |= np.where(part, 255, 0).astype(np.uint8)
+        return out
 
     def _player_px_by_row(self, frame_h: int) -> np.ndarray:
         """(H,) the player height (px) the size prior expects for each foot row."""
@@ -336,7 +379,9 @@ class PitchDetector:
             at_edge = np.array([not pitch[t, int(x1):max(int(x1) + 1, int(x2))].all()
                                 for t, x1, x2 in zip(top, boxes[:, 0], boxes[:, 2], strict=True)], bool)
             keep &= (height >= cfg.min_height_frac * expected) | at_edge
-        return Detections(boxes[keep].astype(np.float32), score[keep])
+        # spread legs and arms reach the final boxes only: scoring and the size prior see the blobs
+        # (grown, a fragment can look like a standing person)
+        return Detections(self._regrow_limbs(boxes[keep], no_lines).astype(np.float32), score[keep])
 
     def _regrow_ends(self, boxes: np.ndarray, fg: np.ndarray, max_gap: int = 2) -> np.ndarray:
         """Boxes shorter than the size prior expects, grown down (legs) and then up (head)
@@ -385,6 +430,59 @@ class PitchDetector:
                     out[i, 3] += last + 1
                 else:
                     out[i, 1] -= last + 1
+        return out
+
+    def _regrow_limbs(self, boxes: np.ndarray, fg: np.ndarray, side: float = 0.3, up: float = 0.2, down: float = 1.15,
+                      max_width: float = 0.9, max_height: float = 1.3, flat: float = 1.5) -> np.ndarray:
+        """Boxes grown over the foreground connected to what they hold, near them: spread legs and
+        arms the opening took and the limb regrowth did not reach.
+
+        Within a window round each box (``side`` × the expected height on each side, ``up`` above its
+        top, down to ``down`` × the expected height below its top), the foreground's 8-connected parts
+        that touch the box's pixels, not entering another box, are added where they stick out of the
+        box in pieces that stand up: a piece more than ``flat`` × as wide as tall is a line, and one
+        reaching the window's edge is a line or a neighbour. A growth beyond ``max_width`` /
+        ``max_height`` × the expected height is undone. Boxes only grow.
+        """
+        if len(boxes) == 0 or self.prior.coef is None:
+            return boxes
+        h_img, w_img = fg.shape
+        out = boxes.copy()
+        expected = self.prior.expected(boxes[:, 3])
+        ints = boxes.astype(int)
+        for i, (box, he) in enumerate(zip(ints, expected, strict=True)):
+            x1, y1, x2, y2 = (int(v) for v in box)
+            wx1, wy1 = max(0, int(x1 - side * he)), max(0, int(y1 - up * he))
+            wx2, wy2 = min(w_img, int(x2 + side * he) + 1), min(h_img, max(y2, int(y1 + down * he)) + 1)
+            window = fg[wy1:wy2, wx1:wx2].copy()
+            # nothing beside the box to grow over: done
+            if cv2.countNonZero(window) == cv2.countNonZero(window[y1 - wy1:y2 - wy1, x1 - wx1:x2 - wx1]):
+                continue
+            near = np.flatnonzero((ints[:, 0] < wx2) & (ints[:, 2] > wx1) & (ints[:, 1] < wy2) & (ints[:, 3] > wy1))
+            for ox1, oy1, ox2, oy2 in ints[near[near != i]]:
+                window[max(0, oy1 - wy1):max(0, oy2 - wy1), max(0, ox1 - wx1):max(0, ox2 - wx1)] = 0
+            n, labels = cv2.connectedComponents(window, connectivity=8, ltype=cv2.CV_16U)
+            if n <= 1:
+                continue
+            own = np.zeros(n, np.uint8)
+            own[labels[y1 - wy1:y2 - wy1, x1 - wx1:x2 - wx1].ravel()] = 255
+            own[0] = 0
+            grown = own[labels]
+            grown[y1 - wy1:y2 - wy1, x1 - wx1:x2 - wx1] = 0
+            m, _, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
+            nx1, ny1, nx2, ny2 = x1, y1, x2, y2
+            for px, py, pw, ph, _ in stats[1:m]:
+                # a piece lying flat is a line, one reaching the window's edge a line or a neighbour
+                if pw > flat * ph or (px == 0 and wx1 > 0) or (py == 0 and wy1 > 0) \
+                        or (px + pw == wx2 - wx1 and wx2 < w_img) or (py + ph == wy2 - wy1 and wy2 < h_img):
+                    continue
+                nx1, ny1 = min(nx1, wx1 + px), min(ny1, wy1 + py)
+                nx2, ny2 = max(nx2, wx1 + px + pw), max(ny2, wy1 + py + ph)
+            if nx2 - nx1 > max_width * he:
+                nx1, nx2 = x1, x2
+            if ny2 - ny1 > max_height * he:
+                ny1, ny2 = y1, y2
+            out[i] = (nx1, ny1, nx2, ny2)
         return out
 
     def _split_wide(self, boxes: np.ndarray, fill: np.ndarray, ids: np.ndarray, labels: np.ndarray,
@@ -468,7 +566,11 @@ def _colour_parts(crop: np.ndarray, own: np.ndarray, player_h: float, min_chroma
     connected part (after a small closing) is a player when both are at least 0.8 player
     heights tall and a quarter of the pixels, their colours differ by ``min_chroma_gap``
     and their boxes overlap little (a kit and the skin of one player's arms and legs
-    overlap much). Returns the masks (h, w) bool of the parts, or ``[own]``.
+    overlap much). One of them may be only 0.6 player heights tall (his legs hidden behind
+    the other's, or lost in the grass) if the two stand side by side (their columns overlap
+    by at most 0.7 of the narrower one: not one player's shirt over his own legs, nor a
+    player and the line under his feet) and are 1.5 player heights tall together.
+    Returns the masks (h, w) bool of the parts, or ``[own]``.
     """
     h, w = own.shape
     if not ((w > 0.6 * player_h and h > 0.8 * player_h) or h > 1.3 * player_h) or own.sum() < 40 \
@@ -491,11 +593,16 @@ def _colour_parts(crop: np.ndarray, own: np.ndarray, player_h: float, min_chroma
             return [own]
         biggest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
         x, y, bw, bh, area = stats[biggest]
-        if bh < 0.8 * player_h or area < 0.25 * own.sum():
+        if bh < 0.6 * player_h or area < 0.25 * own.sum():
             return [own]
         parts.append(labels == biggest)
         boxes.append([x, y, x + bw, y + bh])
     (ax1, ay1, ax2, ay2), (bx1, by1, bx2, by2) = boxes
+    if min(ay2 - ay1, by2 - by1) < 0.8 * player_h:
+        # one hidden in part (legs behind the other's): only side by side, and tall enough for two
+        beside = min(ax2, bx2) - max(ax1, bx1) <= 0.7 * min(ax2 - ax1, bx2 - bx1)
+        if not beside or ay2 - ay1 + by2 - by1 < 1.5 * player_h:
+            return [own]
     inter = max(0, min(ax2, bx2) - max(ax1, bx1)) * max(0, min(ay2, by2) - max(ay1, by1))
     union = (ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - inter
     return parts if inter / max(union, 1) < max_iou else [own]
