@@ -209,13 +209,27 @@ def test_deadline_bounds_a_blocking_call():
     time.sleep(0.3)  # the alarm was cancelled: nothing fires later
 
 
-def test_deadline_holds_when_the_block_swallows_the_alarm():
-    """Ray's start runs callbacks where an exception is only printed; a late start still fails."""
+def test_deadline_holds_when_the_block_swallows_the_alarm(monkeypatch):
+    """Ray's start runs callbacks where an exception is only printed (logging's at-fork lock
+    release, a __del__); a late start still fails, with no traceback printed."""
+
+    class SlowToDelete:
+        def __del__(self) -> None:
+            time.sleep(1)  # the alarm fires here: Python prints "Exception ignored in ..."
+
+    printed = []  # what Python would print as "Exception ignored in ...", with its traceback
+    monkeypatch.setattr(sys, "unraisablehook", printed.append)
     with pytest.raises(StreamerError, match="starting Ray took longer than 0.1 s"), deadline(0.1, "starting Ray"):
+        SlowToDelete()
+    with pytest.raises(StreamerError, match="took longer"), deadline(0.1, "starting Ray"):
         try:
             time.sleep(1)
         except BaseException:  # noqa: BLE001 - what a swallowing callback does
             pass
+    assert printed == []
+    SlowToDelete.__del__ = lambda self: 1 / 0  # other unraisable errors are still printed
+    SlowToDelete()
+    assert len(printed) == 1 and isinstance(printed[0].exc_value, ZeroDivisionError)
 
 
 def test_cli_ray_address_error_is_one_line(clip, tmp_path):

@@ -71,10 +71,20 @@ def deadline(seconds: float, what: str) -> Iterator[None]:
         fired.set()
         raise _Timeout
 
+    # the handler can run where Python swallows what it raises and prints it with a traceback
+    # (a __del__, or logging's at-fork lock release when ray.init forks): the block then goes
+    # on and finishes late; keep that print quiet, and fail after the block instead
+    printer = sys.unraisablehook
+
+    def unraisable(info: Any) -> None:
+        if not isinstance(info.exc_value, _Timeout):
+            printer(info)
+
     with handling(signal.SIGALRM, on_alarm) as installed:
         if not installed:
             yield
             return
+        sys.unraisablehook = unraisable
         signal.setitimer(signal.ITIMER_REAL, seconds)
         try:
             yield
@@ -82,8 +92,7 @@ def deadline(seconds: float, what: str) -> Iterator[None]:
             raise StreamerError(message) from exc
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
-        # the handler can run where Python swallows what it raises (a __del__, a weakref or
-        # atexit callback inside ray.init): then the block finished late without our exception
+            sys.unraisablehook = printer
         if fired.is_set():
             raise StreamerError(message)
 
