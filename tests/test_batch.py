@@ -270,12 +270,13 @@ def _clip_status(out: Path, stem: str) -> str:
 def test_ray_batch_survives_ctrl_c_and_a_broken_clip(tmp_path):
     """Local Ray, 2 CPUs: Ctrl-C after the first clip; the rerun skips it and finishes the rest.
 
-    Frames are paced at 25 fps (source.realtime) so the two 100-frame clips are still
-    running when the 5-frame one completes, whatever the machine's load.
+    Frames are paced at 25 fps (source.realtime) so the two 250-frame clips (10 s each) are
+    still running when the 5-frame one completes, whatever the machine's load (at 100 frames,
+    4 s, a loaded machine once recorded the first clip after the second had completed).
     """
     first = media.make_clip(tmp_path / "first.mp4", n_frames=5).path
-    second = media.make_clip(tmp_path / "second.mp4", n_frames=100).path
-    third = media.make_clip(tmp_path / "third.mp4", n_frames=100).path
+    second = media.make_clip(tmp_path / "second.mp4", n_frames=250).path
+    third = media.make_clip(tmp_path / "third.mp4", n_frames=250).path
     broken = media.make_text_as_mp4(tmp_path / "broken.mp4")
     out = tmp_path / "out"
     args = ["batch", str(first), str(second), str(broken), str(third), "-o", str(out), "-c", "null",
@@ -316,4 +317,4 @@ def test_ray_batch_survives_ctrl_c_and_a_broken_clip(tmp_path):
                                "third": "completed"}
     clips = {Path(c["input"]).stem: c for c in batch["clips"]}
     assert "not a video" in clips["broken"]["error"] and "\n" not in clips["broken"]["error"]
-    assert clips["second"]["frames"] == 100 and _run_status(out / "third") == "completed"
+    assert clips["second"]["frames"] == 250 and _run_status(out / "third") == "completed"
