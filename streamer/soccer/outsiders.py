@@ -35,7 +35,7 @@ import numpy as np
 
 from streamer.errors import ConfigError
 from streamer.soccer import pitch_model
-from streamer.soccer.ground import feet_cut
+from streamer.soccer.ground import box_ground_px, feet_cut
 from streamer.soccer.homography import apply_homography
 
 
@@ -64,12 +64,6 @@ def beyond_lines_m(xy: np.ndarray) -> np.ndarray:
     return np.hypot(np.clip(dx, 0, None), np.clip(dy, 0, None))
 
 
-def foot_points_px(xyxy_px: np.ndarray) -> np.ndarray:
-    """(N, 2) the bottom centre of each (N, 4) box: where the person stands."""
-    b = np.asarray(xyxy_px, np.float64).reshape(-1, 4)
-    return np.column_stack([(b[:, 0] + b[:, 2]) / 2, b[:, 3]])
-
-
 class OutsiderJudge:
     """Per-track evidence over a sliding window (feed frames in stream order with :meth:`observe`)."""
 
@@ -88,7 +82,7 @@ class OutsiderJudge:
         beyond = np.full(len(track_id), np.nan)
         if image_to_pitch is not None:
             with np.errstate(all="ignore"):
-                xy = apply_homography(image_to_pitch, foot_points_px(xyxy_px))
+                xy = apply_homography(image_to_pitch, box_ground_px(xyxy_px))
             ok = np.isfinite(xy).all(axis=1)
             if image_rows is not None:
                 ok &= ~feet_cut(xyxy_px, image_rows)
