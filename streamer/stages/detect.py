@@ -48,7 +48,8 @@ RANGES = {
              "inside_frac": (0, 1), "closeup_margin": (0, 10),
              "closeup_height_frac": (0, 10), "perspective_frac": (0, 1), "propose_views": (0, 100),
              "propose_side_px": (16, _INF), "propose_scale": (1, 20),
-             "propose_lost_frames": (0, 100000)},
+             "propose_lost_frames": (0, 100000), "beside_height_frac": (0, 10), "beside_max_inside": (0, 1),
+             "beside_max_iou": (0, 1)},
 }
 
 
